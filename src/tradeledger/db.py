@@ -1,0 +1,410 @@
+"""Engines, sessions and :func:`init_db`.
+
+``init_db(url)`` checks the URL, builds an engine tuned for its dialect, prepares the schema
+(create, adopt or migrate, see :mod:`tradeledger.migrations`) and binds one
+``scoped_session`` to every model class as ``Model.session``. Sessions are scoped by
+:func:`get_request_or_thread_id`: a request id held in a context variable (set by
+:class:`request_scope`) or else the current thread id.
+
+Dialect choices:
+
+* SQLite file: WAL, ``synchronous=FULL`` (configurable), a busy timeout, foreign keys on.
+  Reads run without a transaction (they never hold a snapshot that pins the WAL); the first
+  write of a transaction starts it with ``BEGIN IMMEDIATE``, so a writer waits for the write
+  lock up front instead of failing with "database is locked" when upgrading a read lock.
+  New database files are created readable by their owner only.
+* ``sqlite://``: one shared in-memory connection, usable from every thread.
+* PostgreSQL: psycopg 3 (``postgresql://`` means ``postgresql+psycopg://``), ``pool_pre_ping``;
+  ``pgbouncer=True`` turns server-side prepared statements off (transaction pooling).
+* MariaDB/MySQL: PyMySQL, ``utf8mb4``, ``READ COMMITTED`` (so a long-lived session sees
+  rows other bots commit), ``pool_pre_ping``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import uuid
+from contextvars import ContextVar, Token
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import OperationalError as SAOperationalError
+from sqlalchemy.orm import close_all_sessions, scoped_session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from tradeledger.exceptions import (
+    ConfigurationError,
+    DatabaseUnavailableError,
+    InvalidDatabaseURL,
+    MissingDriverError,
+)
+
+__all__ = [
+    "DEFAULT_DB_URL",
+    "MigrateMode",
+    "close_db",
+    "get_engine",
+    "get_read_engine",
+    "get_request_or_thread_id",
+    "init_db",
+    "mask_url",
+    "request_scope",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DB_URL = "sqlite:///tradeledger.sqlite"
+MigrateMode = Literal["auto", "check", "off"]
+
+_request_id_ctx_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+_state_lock = threading.RLock()
+_engine: Engine | None = None
+_read_engine: Engine | None = None
+
+_PASSWORD_RE = re.compile(r"(?P<head>[a-zA-Z0-9+_.-]+://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<tail>@)")
+
+_DRIVERS: dict[str, tuple[str, str]] = {
+    # dialect name -> (driver to use when none is given, extra to install)
+    "postgresql": ("psycopg", "postgres"),
+    "mysql": ("pymysql", "mysql"),
+    "mariadb": ("pymysql", "mysql"),
+}
+_EXTRA_BY_MODULE: dict[str, str] = {
+    "psycopg": "postgres",
+    "psycopg2": "postgres",
+    "pymysql": "mysql",
+    "MySQLdb": "mysql",
+    "mysqlclient": "mysql",
+}
+
+
+def get_request_or_thread_id() -> str:
+    """Return the current request id (see :class:`request_scope`) or else the thread id."""
+    request_id = _request_id_ctx_var.get()
+    if request_id is not None:
+        return request_id
+    return str(threading.current_thread().ident)
+
+
+def mask_url(url: str | URL) -> str:
+    """Return ``url`` as text with its password replaced by ``***``."""
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - unparsable text still must not leak a password
+        return _PASSWORD_RE.sub(r"\g<head>***\g<tail>", url)
+
+
+def _normalise_url(db_url: str) -> URL:
+    if not isinstance(db_url, str) or not db_url.strip():
+        raise InvalidDatabaseURL(f"db_url must be a non-empty string, got {db_url!r}")
+    if db_url == "sqlite:///":
+        raise InvalidDatabaseURL(
+            "Bad db-url sqlite:///. For in-memory database, please use `sqlite://`; "
+            "for a file, `sqlite:///path/to/file.sqlite`."
+        )
+    try:
+        url = make_url(db_url)
+    except ArgumentError:
+        raise InvalidDatabaseURL(
+            f"Given value for db_url: '{mask_url(db_url)}' is no valid database URL! "
+            "(expected e.g. sqlite:///file.sqlite, postgresql://user@host/db, "
+            "mysql://user@host/db)"
+        ) from None
+    backend = url.get_backend_name()
+    if backend == "postgres":  # Heroku-style spelling
+        url = url.set(drivername="postgresql")
+        backend = "postgresql"
+    if backend in _DRIVERS and "+" not in url.drivername:
+        url = url.set(drivername=f"{backend}+{_DRIVERS[backend][0]}")
+    if backend in ("mysql", "mariadb") and "charset" not in url.query:
+        url = url.update_query_dict({"charset": "utf8mb4"})
+    if backend not in ("sqlite", "postgresql", "mysql", "mariadb"):
+        raise InvalidDatabaseURL(
+            f"Given value for db_url: '{mask_url(url)}' names an unsupported database "
+            f"'{backend}'; tradeledger supports sqlite, postgresql, mysql and mariadb."
+        )
+    return url
+
+
+def _is_sqlite_memory(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+_WRITE_PREFIXES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER",
+                   "SAVEPOINT")
+
+
+def _install_sqlite_file_events(engine: Engine, synchronous: str, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute(f"PRAGMA synchronous = {synchronous}")
+            cur.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _begin_immediate(conn: Any, cursor: Any, statement: str, parameters: Any,
+                         context: Any, executemany: bool) -> None:
+        if not conn.in_transaction():
+            return
+        dbapi_conn = conn.connection.dbapi_connection
+        if dbapi_conn is None or dbapi_conn.in_transaction:
+            return
+        if statement.lstrip()[:9].upper().startswith(_WRITE_PREFIXES):
+            cursor.execute("BEGIN IMMEDIATE")
+
+
+def _engine_options(url: URL, *, pool_size: int | None, pgbouncer: bool,
+                    busy_timeout_ms: int) -> dict[str, Any]:
+    backend = url.get_backend_name()
+    opts: dict[str, Any] = {}
+    if backend == "sqlite":
+        opts["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
+        if _is_sqlite_memory(url):
+            opts["poolclass"] = StaticPool
+        elif pool_size is not None:
+            opts["pool_size"] = pool_size
+    elif backend == "postgresql":
+        opts["pool_pre_ping"] = True
+        connect_args: dict[str, Any] = {"application_name": "tradeledger"}
+        if pgbouncer:
+            connect_args["prepare_threshold"] = None
+        opts["connect_args"] = connect_args
+        if pool_size is not None:
+            opts["pool_size"] = pool_size
+    else:
+        opts["pool_pre_ping"] = True
+        opts["pool_recycle"] = 3600
+        opts["isolation_level"] = "READ COMMITTED"
+        if pool_size is not None:
+            opts["pool_size"] = pool_size
+    return opts
+
+
+def _prepare_sqlite_file(url: URL) -> None:
+    path = Path(str(url.database))
+    if path.parent and not path.parent.exists():
+        raise InvalidDatabaseURL(
+            f"directory of the SQLite database does not exist: {path.parent} "
+            f"(db_url '{mask_url(url)}')"
+        )
+    if not path.exists():
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+
+
+def create_db_engine(db_url: str, *, pool_size: int | None = None, pgbouncer: bool = False,
+                     sqlite_synchronous: str = "FULL", busy_timeout_ms: int = 30_000,
+                     echo: bool = False, create_file: bool = True) -> Engine:
+    """Build an engine for ``db_url`` with the per-dialect options described above."""
+    url = _normalise_url(db_url)
+    if sqlite_synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+        raise ConfigurationError(
+            f"sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA, got {sqlite_synchronous!r}"
+        )
+    is_file = url.get_backend_name() == "sqlite" and not _is_sqlite_memory(url)
+    if is_file and create_file:
+        _prepare_sqlite_file(url)
+    opts = _engine_options(url, pool_size=pool_size, pgbouncer=pgbouncer,
+                           busy_timeout_ms=busy_timeout_ms)
+    try:
+        engine = create_engine(url, echo=echo, **opts)
+    except NoSuchModuleError:
+        raise InvalidDatabaseURL(
+            f"Given value for db_url: '{mask_url(url)}' is no valid database URL! "
+            "(unknown dialect or driver)"
+        ) from None
+    except ImportError as exc:
+        module = (exc.name or str(exc)).split(".")[0]
+        extra = _EXTRA_BY_MODULE.get(module, _DRIVERS.get(url.get_backend_name(), ("", ""))[1])
+        hint = f" Install it with: pip install 'tradeledger[{extra}]'" if extra else ""
+        raise MissingDriverError(
+            f"The database driver '{module}' for '{mask_url(url)}' is not installed.{hint}"
+        ) from None
+    if is_file:
+        _install_sqlite_file_events(engine, sqlite_synchronous.upper(), busy_timeout_ms)
+    return engine
+
+
+def _check_connection(engine: Engine) -> None:
+    try:
+        with engine.connect():
+            pass
+    except SAOperationalError as exc:
+        detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else ""
+        raise DatabaseUnavailableError(
+            f"Cannot connect to database '{mask_url(engine.url)}': {detail}"
+        ) from None
+
+
+def _bind_sessions(engine: Engine) -> None:
+    from tradeledger.models import ModelBase, _CustomData
+
+    scoped = scoped_session(sessionmaker(bind=engine, autoflush=False),
+                            scopefunc=get_request_or_thread_id)
+    for mapper in ModelBase.registry.mappers:
+        mapper.class_.session = scoped
+    _CustomData.session = scoped_session(sessionmaker(bind=engine, autoflush=True),
+                                         scopefunc=get_request_or_thread_id)
+
+
+def init_db(
+    db_url: str,
+    *,
+    migrate: MigrateMode = "auto",
+    mode: str | None = None,
+    bot_id: str | None = None,
+    read_url: str | None = None,
+    pool_size: int | None = None,
+    pgbouncer: bool = False,
+    sqlite_synchronous: str = "FULL",
+    busy_timeout_ms: int = 30_000,
+    echo: bool = False,
+) -> Engine:
+    """Open (and if needed create or upgrade) the database at ``db_url`` and bind sessions.
+
+    Args:
+        db_url: SQLAlchemy URL, e.g. ``sqlite:///tradeledger.sqlite``, ``sqlite://``,
+            ``postgresql://user@host/db`` or ``mysql://user@host/db``.
+        migrate: ``"auto"`` creates/upgrades the schema, ``"check"`` raises
+            :class:`~tradeledger.exceptions.MigrationRequiredError` if an upgrade is due and
+            writes nothing, ``"off"`` touches nothing.
+        mode: execution mode recorded in the database (``live``, ``dry_run``, ``backtest``).
+        bot_id: identity of this bot, recorded in the database metadata.
+        read_url: optional replica used by read-only analytics and CLI commands.
+        pool_size: connection pool size (server databases).
+        pgbouncer: disable server-side prepared statements (PgBouncer transaction pooling).
+        sqlite_synchronous: ``PRAGMA synchronous`` for SQLite files (default ``FULL``).
+        busy_timeout_ms: how long SQLite waits for a lock before giving up.
+        echo: log SQL statements.
+
+    Returns:
+        The engine now bound to every model class.
+
+    Raises:
+        InvalidDatabaseURL: the URL is malformed or names an unsupported database.
+        MissingDriverError: the driver is not installed (the message names the extra).
+        DatabaseUnavailableError: the server cannot be reached.
+        SchemaError: the schema is too old, too new, or needs an upgrade under ``"check"``.
+    """
+    global _engine, _read_engine
+    if migrate not in ("auto", "check", "off"):
+        raise ConfigurationError(f"migrate must be 'auto', 'check' or 'off', got {migrate!r}")
+    engine = create_db_engine(db_url, pool_size=pool_size, pgbouncer=pgbouncer,
+                              sqlite_synchronous=sqlite_synchronous,
+                              busy_timeout_ms=busy_timeout_ms, echo=echo)
+    read_engine = None
+    try:
+        _check_connection(engine)
+        if read_url is not None:
+            read_engine = create_db_engine(read_url, pool_size=pool_size, pgbouncer=pgbouncer,
+                                           busy_timeout_ms=busy_timeout_ms, echo=echo)
+            _check_connection(read_engine)
+        from tradeledger.migrations import prepare_database
+
+        prepare_database(engine, migrate=migrate, mode=mode, bot_id=bot_id)
+    except BaseException:
+        engine.dispose()
+        if read_engine is not None:
+            read_engine.dispose()
+        raise
+    with _state_lock:
+        close_all_sessions()
+        old, old_read = _engine, _read_engine
+        _engine, _read_engine = engine, read_engine
+        _bind_sessions(engine)
+        for previous in (old, old_read):
+            if previous is not None:
+                previous.dispose()
+    logger.info("Database %s ready", mask_url(engine.url))
+    return engine
+
+
+def get_engine() -> Engine:
+    """Return the engine bound by the last :func:`init_db` call."""
+    if _engine is None:
+        raise ConfigurationError("init_db() has not been called")
+    return _engine
+
+
+def get_read_engine() -> Engine:
+    """Return the read replica engine if one was configured, else the main engine."""
+    return _read_engine if _read_engine is not None else get_engine()
+
+
+def close_db() -> None:
+    """Close every session and dispose the engines."""
+    global _engine, _read_engine
+    with _state_lock:
+        close_all_sessions()
+        for eng in (_engine, _read_engine):
+            if eng is not None:
+                eng.dispose()
+        _engine = _read_engine = None
+
+
+def has_tables(engine: Engine) -> bool:
+    """Return whether the database holds any table at all."""
+    return bool(inspect(engine).get_table_names())
+
+
+class request_scope:  # noqa: N801 - used like a function: ``with request_scope():``
+    """Give a block (sync or async) its own session; the session is removed at exit.
+
+    Use it around each web request, job or asyncio task that touches the database::
+
+        with request_scope():
+            trades = Trade.get_open_trades()
+
+        async with request_scope():
+            ...
+    """
+
+    def __init__(self, request_id: str | None = None) -> None:
+        self.request_id = request_id or uuid.uuid4().hex
+        self._token: Token[str | None] | None = None
+
+    def __enter__(self) -> request_scope:
+        self._token = _request_id_ctx_var.set(self.request_id)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            _remove_current_sessions()
+        finally:
+            if self._token is not None:
+                _request_id_ctx_var.reset(self._token)
+                self._token = None
+
+    async def __aenter__(self) -> request_scope:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+def _remove_current_sessions() -> None:
+    from tradeledger.models import ModelBase, _CustomData
+
+    seen: set[int] = set()
+    for scoped in (getattr(ModelBase, "session", None), getattr(_CustomData, "session", None)):
+        if scoped is not None and id(scoped) not in seen:
+            seen.add(id(scoped))
+            scoped.remove()

@@ -1,0 +1,1 @@
+"""Domain layer: trade accounting, orders and lock rules in plain Python (no SQLAlchemy)."""

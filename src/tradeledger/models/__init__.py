@@ -1,0 +1,20 @@
+"""Mapping layer: SQLAlchemy models over the domain classes (importing it maps them all)."""
+
+from tradeledger.models.base import ModelBase
+from tradeledger.models.custom_data import _CustomData
+from tradeledger.models.keyvalue import KeyValueStore, _KeyValueStoreModel
+from tradeledger.models.order import Order
+from tradeledger.models.pairlock import PairLock
+from tradeledger.models.trade import Trade
+from tradeledger.models.wallet_history import WalletHistory
+
+__all__ = [
+    "KeyValueStore",
+    "ModelBase",
+    "Order",
+    "PairLock",
+    "Trade",
+    "WalletHistory",
+    "_CustomData",
+    "_KeyValueStoreModel",
+]

@@ -1,0 +1,211 @@
+"""init_db: URL checks, engine options per dialect, sessions, request scopes, secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import stat
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from tradeledger import (
+    DatabaseUnavailableError,
+    InvalidDatabaseURL,
+    MissingDriverError,
+    OperationalException,
+    Trade,
+    get_request_or_thread_id,
+    init_db,
+    request_scope,
+)
+from tradeledger.db import close_db, get_engine, mask_url
+
+SECRET = "s3cr3t-Pa55"
+
+
+def test_bare_sqlite_url_refused() -> None:
+    with pytest.raises(InvalidDatabaseURL, match="sqlite://"):
+        init_db("sqlite:///")
+
+
+def test_invalid_db_url_is_operational_exception() -> None:
+    with pytest.raises(OperationalException, match="no valid database URL"):
+        init_db("this is not a url")
+
+
+def test_unknown_dialect() -> None:
+    with pytest.raises(InvalidDatabaseURL, match="unknown:///"):
+        init_db("unknown:///foo")
+
+
+def test_unsupported_dialect() -> None:
+    with pytest.raises(InvalidDatabaseURL, match="unsupported database 'oracle'"):
+        init_db(f"oracle+oracledb://scott:{SECRET}@localhost/db")
+
+
+def test_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    # make the driver module unimportable for this test only
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(MissingDriverError, match=r"tradeledger\[postgres\]") as info:
+        init_db(f"postgresql://bob:{SECRET}@127.0.0.1:1/db")
+    assert SECRET not in str(info.value)
+    assert isinstance(info.value, ImportError)
+
+
+def test_missing_mysql_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pymysql", None)
+    with pytest.raises(MissingDriverError, match=r"tradeledger\[mysql\]"):
+        init_db(f"mysql://bob:{SECRET}@127.0.0.1:1/db")
+
+
+def test_missing_sqlite_directory(tmp_path: Path) -> None:
+    with pytest.raises(InvalidDatabaseURL, match="does not exist"):
+        init_db(f"sqlite:///{tmp_path / 'nope' / 'x.sqlite'}")
+
+
+@pytest.mark.parametrize("url", [
+    f"postgresql://bob:{SECRET}@127.0.0.1:1/db",
+    f"mysql://bob:{SECRET}@127.0.0.1:1/db",
+])
+def test_unreachable_server_masks_password(url: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(DatabaseUnavailableError) as info:
+        init_db(url)
+    assert SECRET not in str(info.value)
+    assert "***" in str(info.value)
+    for record in caplog.records:
+        assert SECRET not in record.getMessage()
+
+
+def test_mask_url_variants() -> None:
+    assert SECRET not in mask_url(f"postgresql://u:{SECRET}@h/db")
+    assert SECRET not in mask_url(f"weird+thing://u:{SECRET}@h:99999999/db?x")
+    assert mask_url("sqlite:///a.sqlite") == "sqlite:///a.sqlite"
+
+
+def test_no_password_in_logs_on_success(backend: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    init_db(backend)
+    for record in caplog.records:
+        msg = record.getMessage()
+        assert "@" not in msg or "***" in msg or "sqlite" in msg
+
+
+def test_sqlite_file_pragmas_and_permissions(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    engine = init_db(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30000
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_sqlite_synchronous_configurable(tmp_path: Path) -> None:
+    engine = init_db(f"sqlite:///{tmp_path / 'n.sqlite'}", sqlite_synchronous="NORMAL")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 1
+
+
+def test_memory_database_shared_across_threads() -> None:
+    init_db("sqlite://")
+    seen: list[int] = []
+
+    def worker() -> None:
+        seen.append(len(Trade.session.scalars(text("SELECT id FROM trades")).all()))  # type: ignore[call-overload]
+        Trade.session.remove()
+
+    Trade.session.execute(text(
+        "INSERT INTO trades (exchange, pair, is_open, fee_open, fee_close, open_rate, "
+        "stake_amount, amount, open_date, is_stop_loss_trailing, is_short, interest_rate, "
+        "record_version) VALUES ('binance','BTC/USDT',1,0,0,1,1,1,'2024-01-01 00:00:00',0,0,0,2)"
+    ))
+    Trade.commit()
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert seen == [1]
+
+
+def test_postgres_and_mysql_urls_get_their_drivers(backend: str, backend_name: str) -> None:
+    engine = init_db(backend)
+    driver = engine.url.drivername
+    if backend_name == "postgresql":
+        assert driver == "postgresql+psycopg"
+        assert engine.pool._pre_ping  # type: ignore[attr-defined]
+    elif backend_name == "mariadb":
+        assert driver.endswith("+pymysql")
+        assert engine.url.query["charset"] == "utf8mb4"
+    else:
+        assert driver == "sqlite"
+
+
+def test_init_db_rebinds(backend: str, tmp_path: Path) -> None:
+    first = init_db("sqlite://")
+    second = init_db(backend)
+    assert get_engine() is second is not first
+    assert Trade.session.get_bind() is second
+    assert Trade.session.execute(text("SELECT 1")).scalar() == 1
+
+
+def test_model_sessions_are_one_scoped_session(backend: str) -> None:
+    from tradeledger.models import Order, PairLock, WalletHistory, _CustomData, _KeyValueStoreModel
+
+    init_db(backend)
+    assert Trade.session is Order.session is PairLock.session is _KeyValueStoreModel.session
+    assert WalletHistory.session is Trade.session
+    assert _CustomData.session is not Trade.session
+
+
+def test_thread_and_request_ids() -> None:
+    tid = get_request_or_thread_id()
+    assert tid == str(threading.current_thread().ident)
+    with request_scope("abc"):
+        assert get_request_or_thread_id() == "abc"
+        with request_scope():
+            inner = get_request_or_thread_id()
+            assert inner not in ("abc", tid)
+        assert get_request_or_thread_id() == "abc"
+    assert get_request_or_thread_id() == tid
+
+
+def test_request_scope_gives_own_session_and_removes_it() -> None:
+    init_db("sqlite://")
+    outer = Trade.session()
+    with request_scope():
+        inner = Trade.session()
+        assert inner is not outer
+        assert Trade.session() is inner
+    assert Trade.session() is outer
+
+
+def test_async_request_scopes_are_isolated() -> None:
+    init_db("sqlite://")
+    sessions: dict[str, Any] = {}
+
+    async def task(i: int) -> None:
+        async with request_scope() as scope:
+            s = Trade.session()
+            await asyncio.sleep(0)
+            assert Trade.session() is s
+            sessions[scope.request_id] = s
+
+    async def main() -> None:
+        await asyncio.gather(*(task(i) for i in range(50)))
+
+    asyncio.run(main())
+    assert len({id(s) for s in sessions.values()}) == 50
+
+
+def test_close_db() -> None:
+    init_db("sqlite://")
+    close_db()
+    with pytest.raises(OperationalException):
+        get_engine()
