@@ -1,0 +1,1398 @@
+"""``LocalTrade``: the trade accounting of freqtrade 2026.9 in plain Python.
+
+``LocalTrade`` is the backtesting trade and the base class of the ORM ``Trade``
+(``tradeledger.models.trade``), which maps the same attributes onto the ``trades`` table and
+inherits every computation from here. Formulas follow the facts sheet (§2.4, §5) and the
+golden vectors recorded from freqtrade 2026.9.
+
+Numbers: open and close values, fees, sums of fills, the average entry price and the realized
+profit are computed in exact decimal arithmetic (:mod:`tradeledger.domain.money`, a private
+context; the global decimal context is never touched) and rounded once to ``float``. Where
+freqtrade divides in decimal (average entry price, interest hours), the quotient is truncated
+to 18 decimal places as freqtrade's ``FtPrecise`` does, so results agree digit for digit.
+Ratios and the stop-loss price are computed in ``float`` exactly as freqtrade does.
+
+Backtesting stores (class state, shared by every ``LocalTrade``): ``bt_trades`` (closed),
+``bt_trades_open``, ``bt_trades_open_pp`` (open trades by pair; a pair whose trades all closed
+keeps an empty entry), ``bt_open_open_trade_count`` and ``bt_total_profit``. The stores are
+insertion-ordered and keyed by object identity, so adding and removing a trade costs O(1); a
+close-date index answers the protections' ``get_trades_proxy(is_open=False, close_date=...)``
+without scanning every closed trade; the closed-profit sum is kept running.
+
+Deviations from freqtrade 2026.9 (deliberate):
+
+* ``LocalTrade(**kwargs)`` raises ``TypeError("'foo' is an invalid keyword argument for
+  LocalTrade")`` for an unknown keyword (freqtrade stores typos as attributes).
+* ``LocalTrade(orders=[...])`` keeps the given orders (freqtrade silently drops them) and sets
+  their backtesting back-reference ``_trade_bt``.
+* Naive ``open_date`` / ``close_date`` given to the constructor are taken as UTC and aware
+  ones are converted to UTC.
+* ``update_trade`` needs no database: it calls the hook :meth:`LocalTrade._commit`, a no-op
+  here, which ``Trade`` overrides to commit its session (freqtrade calls ``Trade.commit()``,
+  which fails with ``AttributeError`` before ``init_db()``).
+* Bad inputs raise documented exceptions that still derive from the class freqtrade raised:
+  a ``None`` rate/amount/price in a value computation →
+  :class:`~tradeledger.exceptions.InvalidValueError` (a ``ValueError``; freqtrade: ccxt's
+  ``invalid literal for int()``), an unknown ``ft_order_side`` →
+  :class:`~tradeledger.exceptions.InvalidOrderError` (a ``ValueError``), ``None`` prices in
+  ``adjust_stop_loss`` / ``adjust_min_max_rates`` → ``TypeError`` naming the argument,
+  margin without ``interest_rate`` → :class:`~tradeledger.exceptions.MarginConfigError`,
+  unknown exchange for interest → :class:`~tradeledger.exceptions.UnsupportedExchangeError`
+  (both ``OperationalException``).
+* ``get_trades_proxy`` always returns a new list (freqtrade returns its live list object when
+  no filter applies), and ``bt_trades`` / ``bt_trades_open`` / ``bt_trades_open_pp[pair]`` are
+  list-like :class:`TradeStore` objects instead of lists.
+* ``bt_total_profit`` and ``get_total_closed_profit()`` are exact decimal sums rounded once
+  (freqtrade adds floats); ``get_total_closed_profit()`` in backtesting is a running sum, so a
+  ``close_profit_abs`` changed after ``close_bt_trade`` is not reflected.
+* ``calculate_interest()`` returns a :class:`decimal.Decimal` (freqtrade: ccxt ``Precise``);
+  ``float()`` and ``str()`` give the same values.
+* ``from_json`` does not leave a junk ``__FROM_JSON`` attribute on the trade.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar, overload
+
+from tradeledger.domain.enums import (
+    CANCELED_EXCHANGE_STATES,
+    DATETIME_PRINT_FORMAT,
+    MATH_CLOSE_PREC,
+    NON_OPEN_EXCHANGE_STATES,
+    ROUND_DOWN,
+    ROUND_UP,
+    ExitType,
+    TradingMode,
+)
+from tradeledger.domain.interest import interest
+from tradeledger.domain.money import ZERO, dadd, dec, div18, dmul, dsub
+from tradeledger.domain.precision import amount_to_contract_precision, price_to_precision
+from tradeledger.domain.timeutil import dt_now, dt_ts_none, to_aware_utc, to_naive_utc
+from tradeledger.exceptions import (
+    InvalidOrderError,
+    InvalidValueError,
+    MarginConfigError,
+    UnsupportedTradingModeError,
+)
+
+if TYPE_CHECKING:
+    from tradeledger.domain.order import LocalOrder
+
+__all__ = ["TRADE_FIELDS", "LocalTrade", "ProfitStruct", "TradeStore"]
+
+#: Every persisted field of a trade (the columns of the ``trades`` table).
+TRADE_FIELDS: tuple[str, ...] = (
+    "id",
+    "exchange",
+    "pair",
+    "base_currency",
+    "stake_currency",
+    "is_open",
+    "fee_open",
+    "fee_open_cost",
+    "fee_open_currency",
+    "fee_close",
+    "fee_close_cost",
+    "fee_close_currency",
+    "open_rate",
+    "open_rate_requested",
+    "open_trade_value",
+    "close_rate",
+    "close_rate_requested",
+    "realized_profit",
+    "close_profit",
+    "close_profit_abs",
+    "stake_amount",
+    "max_stake_amount",
+    "amount",
+    "amount_requested",
+    "open_date",
+    "close_date",
+    "stop_loss",
+    "stop_loss_pct",
+    "initial_stop_loss",
+    "initial_stop_loss_pct",
+    "is_stop_loss_trailing",
+    "max_rate",
+    "min_rate",
+    "exit_reason",
+    "exit_order_status",
+    "strategy",
+    "enter_tag",
+    "timeframe",
+    "trading_mode",
+    "amount_precision",
+    "price_precision",
+    "precision_mode",
+    "precision_mode_price",
+    "contract_size",
+    "leverage",
+    "is_short",
+    "liquidation_price",
+    "interest_rate",
+    "funding_fees",
+    "funding_fee_running",
+    "record_version",
+)
+_KNOWN_KWARGS: frozenset[str] = frozenset((*TRADE_FIELDS, "orders"))
+_FROM_JSON_KW = "__FROM_JSON"
+
+
+@dataclass
+class ProfitStruct:
+    """Result of :meth:`LocalTrade.calculate_profit`."""
+
+    profit_abs: float
+    profit_ratio: float
+    total_profit: float
+    total_profit_ratio: float
+
+
+def _round_value(value: float, decimals: int) -> str:
+    """``f"{value:.{decimals}f}"`` without trailing zeros (freqtrade's ``round_value``)."""
+    text = f"{value:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _num(name: str, value: Any) -> Decimal:
+    """Exact decimal of a required numeric input; ``None`` → ``InvalidValueError`` naming it."""
+    if value is None:
+        raise InvalidValueError(f"{name} must be a number, got None")
+    try:
+        return dec(value)
+    except TypeError as exc:
+        raise InvalidValueError(f"{name} must be a number, got {value!r}") from exc
+
+
+def _fmt_dt(value: datetime | None) -> str | None:
+    return None if value is None else value.strftime(DATETIME_PRINT_FORMAT)
+
+
+class TradeStore:
+    """An insertion-ordered, list-like set of trades with O(1) append and remove.
+
+    Supports ``len``, iteration, ``in``, indexing and ``==`` with a list, like the lists
+    freqtrade keeps; ``remove`` raises ``ValueError`` for a trade not in the store.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, trades: Iterable[LocalTrade] = ()) -> None:
+        self._items: dict[int, LocalTrade] = {id(t): t for t in trades}
+
+    def append(self, trade: LocalTrade) -> None:
+        """Add ``trade`` (at the end; a trade already present keeps its position)."""
+        self._items[id(trade)] = trade
+
+    def remove(self, trade: LocalTrade) -> None:
+        """Remove ``trade``; ``ValueError`` if it is not in the store."""
+        try:
+            del self._items[id(trade)]
+        except KeyError:
+            raise ValueError(f"{trade!r} is not in this trade store") from None
+
+    def discard(self, trade: LocalTrade) -> None:
+        """Remove ``trade`` if present."""
+        self._items.pop(id(trade), None)
+
+    def clear(self) -> None:
+        """Remove every trade."""
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def __iter__(self) -> Iterator[LocalTrade]:
+        return iter(list(self._items.values()))
+
+    def __contains__(self, trade: object) -> bool:
+        return id(trade) in self._items and self._items[id(trade)] is trade
+
+    @overload
+    def __getitem__(self, index: int) -> LocalTrade: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[LocalTrade]: ...
+
+    def __getitem__(self, index: int | slice) -> LocalTrade | list[LocalTrade]:
+        if isinstance(index, int) and index == -1 and self._items:
+            return next(reversed(self._items.values()))
+        return list(self._items.values())[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TradeStore):
+            return list(self._items.values()) == list(other._items.values())
+        if isinstance(other, list | tuple):
+            return list(self._items.values()) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __add__(self, other: Iterable[LocalTrade]) -> list[LocalTrade]:
+        return [*self._items.values(), *other]
+
+    def __repr__(self) -> str:
+        return f"TradeStore({list(self._items.values())!r})"
+
+
+class _ClosedDateIndex:
+    """Closed trades sorted by close date (for ``close_date > x`` queries)."""
+
+    __slots__ = ("_keys", "_seq", "_trades")
+
+    def __init__(self) -> None:
+        self._keys: list[tuple[datetime, int]] = []
+        self._trades: list[LocalTrade] = []
+        self._seq = 0
+
+    def add(self, trade: LocalTrade) -> None:
+        import bisect
+
+        if trade.close_date is None:
+            return
+        self._seq += 1
+        key = (to_aware_utc(trade.close_date), self._seq)
+        pos = bisect.bisect_right(self._keys, key)
+        self._keys.insert(pos, key)
+        self._trades.insert(pos, trade)
+
+    def after(self, when: datetime) -> list[LocalTrade]:
+        import bisect
+
+        pos = bisect.bisect_right(self._keys, (to_aware_utc(when), 1 << 62))
+        return self._trades[pos:]
+
+    def clear(self) -> None:
+        self._keys.clear()
+        self._trades.clear()
+
+
+class LocalTrade:
+    """A trade in plain Python (backtesting); the base class of the ORM ``Trade``."""
+
+    # ---- class-level backtesting state -------------------------------------------------
+    use_db: ClassVar[bool] = False
+    bt_trades: ClassVar[TradeStore] = TradeStore()
+    bt_trades_open: ClassVar[TradeStore] = TradeStore()
+    bt_trades_open_pp: ClassVar[defaultdict[str, TradeStore]] = defaultdict(TradeStore)
+    bt_open_open_trade_count: ClassVar[int] = 0
+    bt_total_profit: ClassVar[float] = 0
+    _bt_total_profit_dec: ClassVar[Decimal] = ZERO
+    _bt_closed_profit_dec: ClassVar[Decimal] = ZERO
+    _bt_closed_pp: ClassVar[defaultdict[str, TradeStore]] = defaultdict(TradeStore)
+    _bt_closed_by_date: ClassVar[_ClosedDateIndex] = _ClosedDateIndex()
+    _bt_closed_by_date_pp: ClassVar[defaultdict[str, _ClosedDateIndex]] = defaultdict(
+        _ClosedDateIndex
+    )
+
+    # ---- fields (backtesting defaults) ----------------------------------------------------
+    id: int = 0
+    orders: list[LocalOrder] = []  # replaced per instance in __init__
+    exchange: str = ""
+    pair: str = ""
+    base_currency: str | None = ""
+    stake_currency: str | None = ""
+    is_open: bool = True
+    fee_open: float = 0.0
+    fee_open_cost: float | None = None
+    fee_open_currency: str | None = ""
+    fee_close: float | None = 0.0
+    fee_close_cost: float | None = None
+    fee_close_currency: str | None = ""
+    open_rate: float = 0.0
+    open_rate_requested: float | None = None
+    open_trade_value: float | None = 0.0
+    close_rate: float | None = None
+    close_rate_requested: float | None = None
+    close_profit: float | None = None
+    close_profit_abs: float | None = None
+    stake_amount: float = 0.0
+    max_stake_amount: float | None = 0.0
+    amount: float = 0.0
+    amount_requested: float | None = None
+    open_date: datetime
+    close_date: datetime | None = None
+    stop_loss: float | None = 0.0
+    stop_loss_pct: float | None = 0.0
+    initial_stop_loss: float | None = 0.0
+    initial_stop_loss_pct: float | None = None
+    is_stop_loss_trailing: bool = False
+    max_rate: float | None = None
+    min_rate: float | None = None
+    exit_reason: str | None = ""
+    exit_order_status: str | None = ""
+    strategy: str | None = ""
+    enter_tag: str | None = None
+    timeframe: int | None = None
+    trading_mode: TradingMode | None = TradingMode.SPOT
+    amount_precision: float | None = None
+    price_precision: float | None = None
+    precision_mode: int | None = None
+    precision_mode_price: int | None = None
+    contract_size: float | None = None
+    liquidation_price: float | None = None
+    is_short: bool = False
+    leverage: float | None = 1.0
+    interest_rate: float = 0.0
+    funding_fees: float | None = None
+    funding_fee_running: float | None = None
+    realized_profit: float | None = 0
+    record_version: int = 2
+
+    def __init__(self, **kwargs: Any) -> None:
+        """Create a trade from keyword arguments (the ``trades`` columns and ``orders``).
+
+        Raises:
+            TypeError: an unknown keyword (named in the message).
+            MarginConfigError: ``trading_mode`` is MARGIN and ``interest_rate`` is None.
+        """
+        kwargs.pop(_FROM_JSON_KW, None)
+        orders = kwargs.pop("orders", None)
+        for key in kwargs:
+            if key not in _KNOWN_KWARGS:
+                raise TypeError(f"{key!r} is an invalid keyword argument for {type(self).__name__}")
+        for key, value in kwargs.items():
+            if key in ("open_date", "close_date") and isinstance(value, datetime):
+                value = to_aware_utc(value)
+            elif key == "trading_mode" and isinstance(value, str):
+                value = TradingMode(value)
+            setattr(self, key, value)
+        self.orders = []
+        for order in orders or ():
+            order._trade_bt = self
+            self.orders.append(order)
+        self.recalc_open_trade_value()
+        if self.trading_mode == TradingMode.MARGIN and self.interest_rate is None:
+            raise MarginConfigError("margin trading requires param interest_rate on trades")
+
+    def _commit(self) -> None:
+        """Persist pending changes (no-op here; ``Trade`` commits its session)."""
+
+    def __repr__(self) -> str:
+        open_since = (
+            self.open_date_utc.strftime(DATETIME_PRINT_FORMAT) if self.is_open else "closed"
+        )
+        return (
+            f"Trade(id={self.id}, pair={self.pair}, amount={_round_value(self.amount, 8)}, "
+            f"is_short={self.is_short or False}, "
+            f"leverage={_round_value(self.leverage or 1.0, 8)}, "
+            f"open_rate={_round_value(self.open_rate, 8)}, open_since={open_since})"
+        )
+
+    # ---- simple properties ----------------------------------------------------------------
+    @property
+    def stoploss_or_liquidation(self) -> float | None:
+        """The effective exit level: the stop or the liquidation price, whichever is hit first."""
+        if self.liquidation_price:
+            if self.is_short:
+                return min(self.stop_loss, self.liquidation_price)  # type: ignore[type-var]
+            return max(self.stop_loss, self.liquidation_price)  # type: ignore[type-var]
+        return self.stop_loss
+
+    @property
+    def buy_tag(self) -> str | None:
+        """Deprecated alias of ``enter_tag``."""
+        return self.enter_tag
+
+    @property
+    def sell_reason(self) -> str | None:
+        """Deprecated alias of ``exit_reason``."""
+        return self.exit_reason
+
+    @property
+    def has_no_leverage(self) -> bool:
+        """True for an unleveraged long."""
+        return (self.leverage == 1.0 or self.leverage is None) and not self.is_short
+
+    @property
+    def borrowed(self) -> float:
+        """Borrowed amount: quote currency for longs, base currency (``amount``) for shorts."""
+        if self.has_no_leverage:
+            return 0.0
+        if not self.is_short:
+            leverage = self.leverage or 1.0
+            return (self.amount * self.open_rate) * ((leverage - 1) / leverage)
+        return self.amount
+
+    @property
+    def _date_last_filled_utc(self) -> datetime | None:
+        dates = [o.order_filled_utc for o in self.select_filled_orders() if o.order_filled_utc]
+        return max(dates) if dates else None
+
+    @property
+    def date_last_filled_utc(self) -> datetime:
+        """Date of the last fill, or the open date."""
+        last = self._date_last_filled_utc
+        if last:
+            return max(self.open_date_utc, last)
+        return self.open_date_utc
+
+    @property
+    def date_entry_fill_utc(self) -> datetime | None:
+        """Date of the first filled entry order, or None."""
+        dates = [
+            o.order_filled_utc
+            for o in self.select_filled_orders(self.entry_side)
+            if o.order_filled_utc
+        ]
+        return min(dates) if dates else None
+
+    @property
+    def open_date_utc(self) -> datetime:
+        """``open_date`` as aware UTC."""
+        return to_aware_utc(self.open_date)
+
+    @property
+    def stoploss_last_update_utc(self) -> datetime | None:
+        """Order date of the newest open stoploss order, or None."""
+        dates = [o.order_date_utc for o in self.open_sl_orders if o.order_date is not None]
+        return max(dates) if dates else None
+
+    @property
+    def close_date_utc(self) -> datetime | None:
+        """``close_date`` as aware UTC, or None."""
+        return to_aware_utc(self.close_date) if self.close_date else None
+
+    @property
+    def entry_side(self) -> str:
+        """``"sell"`` for shorts, else ``"buy"``."""
+        return "sell" if self.is_short else "buy"
+
+    @property
+    def exit_side(self) -> str:
+        """``"buy"`` for shorts, else ``"sell"``."""
+        return "buy" if self.is_short else "sell"
+
+    @property
+    def trade_direction(self) -> str:
+        """``"short"`` or ``"long"``."""
+        return "short" if self.is_short else "long"
+
+    @property
+    def safe_base_currency(self) -> str:
+        """``base_currency``, else derived from ``pair``."""
+        try:
+            return self.base_currency or self.pair.split("/")[0]
+        except IndexError:
+            return ""
+
+    @property
+    def safe_quote_currency(self) -> str:
+        """``stake_currency``, else derived from ``pair``."""
+        try:
+            return self.stake_currency or self.pair.split("/")[1].split(":")[0]
+        except IndexError:
+            return ""
+
+    @property
+    def open_orders(self) -> list[LocalOrder]:
+        """Open orders, stoploss orders excluded."""
+        return [o for o in self.orders if o.ft_is_open and o.ft_order_side != "stoploss"]
+
+    @property
+    def has_open_orders(self) -> bool:
+        """True if an order other than a stoploss order is open."""
+        return any(o.ft_is_open and o.ft_order_side != "stoploss" for o in self.orders)
+
+    @property
+    def has_open_position(self) -> bool:
+        """True while ``amount > 0``."""
+        return bool(self.amount and self.amount > 0)
+
+    @property
+    def open_sl_orders(self) -> list[LocalOrder]:
+        """Open stoploss orders."""
+        return [o for o in self.orders if o.ft_order_side == "stoploss" and o.ft_is_open]
+
+    @property
+    def has_open_sl_orders(self) -> bool:
+        """True if a stoploss order is open."""
+        return any(o.ft_order_side == "stoploss" and o.ft_is_open for o in self.orders)
+
+    @property
+    def sl_orders(self) -> list[LocalOrder]:
+        """All stoploss orders."""
+        return [o for o in self.orders if o.ft_order_side == "stoploss"]
+
+    @property
+    def open_orders_ids(self) -> list[str]:
+        """``order_id`` of every open non-stoploss order."""
+        return [o.order_id for o in self.open_orders]
+
+    @property
+    def fully_canceled_entry_order_count(self) -> int:
+        """Entry orders cancelled without any fill."""
+        side = self.entry_side
+        return sum(
+            1
+            for o in self.orders
+            if o.ft_order_side == side and o.status in CANCELED_EXCHANGE_STATES and o.filled == 0
+        )
+
+    @property
+    def canceled_exit_order_count(self) -> int:
+        """Exit orders that were cancelled."""
+        side = self.exit_side
+        return sum(
+            1
+            for o in self.orders
+            if o.ft_order_side == side and o.status in CANCELED_EXCHANGE_STATES
+        )
+
+    def get_canceled_exit_order_count(self) -> int:
+        """Same as :attr:`canceled_exit_order_count`."""
+        return self.canceled_exit_order_count
+
+    @property
+    def nr_of_successful_entries(self) -> int:
+        """Number of filled entry orders."""
+        return len(self.select_filled_orders(self.entry_side))
+
+    @property
+    def nr_of_successful_exits(self) -> int:
+        """Number of filled exit orders."""
+        return len(self.select_filled_orders(self.exit_side))
+
+    @property
+    def nr_of_successful_buys(self) -> int:
+        """Number of filled ``buy`` orders (not short-aware; deprecated)."""
+        return len(self.select_filled_orders("buy"))
+
+    @property
+    def nr_of_successful_sells(self) -> int:
+        """Number of filled ``sell`` orders (not short-aware; deprecated)."""
+        return len(self.select_filled_orders("sell"))
+
+    @property
+    def safe_close_rate(self) -> float:
+        """``close_rate``, else ``close_rate_requested``, else 0.0."""
+        return self.close_rate or self.close_rate_requested or 0.0
+
+    # ---- order selection --------------------------------------------------------------------
+    def select_order_by_order_id(self, order_id: str) -> LocalOrder | None:
+        """The first order with this exchange id, or None."""
+        for o in self.orders:
+            if o.order_id == order_id:
+                return o
+        return None
+
+    def select_order(
+        self, order_side: str | None = None, is_open: bool | None = None, only_filled: bool = False
+    ) -> LocalOrder | None:
+        """The latest order matching side / open state (``only_filled`` with ``is_open=False``)."""
+        for o in reversed(self.orders):
+            if order_side is not None and o.ft_order_side != order_side:
+                continue
+            if is_open is not None:
+                if o.ft_is_open != is_open:
+                    continue
+                if (
+                    is_open is False
+                    and only_filled
+                    and not (o.filled and o.status in NON_OPEN_EXCHANGE_STATES)
+                ):
+                    continue
+            return o
+        return None
+
+    def select_filled_orders(self, order_side: str | None = None) -> list[LocalOrder]:
+        """Closed orders with a fill, optionally of one side."""
+        return [
+            o
+            for o in self.orders
+            if (order_side is None or o.ft_order_side == order_side)
+            and o.ft_is_open is False
+            and o.filled
+            and o.status in NON_OPEN_EXCHANGE_STATES
+        ]
+
+    def select_filled_or_open_orders(self) -> list[LocalOrder]:
+        """Filled closed orders and open orders with a status."""
+        return [
+            o
+            for o in self.orders
+            if (
+                o.ft_is_open is False
+                and (o.filled or 0) > 0
+                and o.status in NON_OPEN_EXCHANGE_STATES
+            )
+            or (o.ft_is_open is True and o.status is not None)
+        ]
+
+    # ---- fees and values ------------------------------------------------------------------
+    def update_fee(
+        self, fee_cost: float, fee_currency: str | None, fee_rate: float | None, side: str
+    ) -> None:
+        """Record the fee of the entry or exit side, once per side."""
+        if self.entry_side == side and self.fee_open_currency is None:
+            self.fee_open_cost = fee_cost
+            self.fee_open_currency = fee_currency
+            if fee_rate is not None:
+                self.fee_open = fee_rate
+                # Assume the close fee equals the open fee until the exit fee is known.
+                self.fee_close = fee_rate
+        elif self.exit_side == side and self.fee_close_currency is None:
+            self.fee_close_cost = fee_cost
+            self.fee_close_currency = fee_currency
+            if fee_rate is not None:
+                self.fee_close = fee_rate
+
+    def fee_updated(self, side: str) -> bool:
+        """True if the fee of this side was recorded."""
+        if self.entry_side == side:
+            return self.fee_open_currency is not None
+        if self.exit_side == side:
+            return self.fee_close_currency is not None
+        return False
+
+    def _open_value(self, amount: Decimal, open_rate: Decimal) -> Decimal:
+        value = dmul(amount, open_rate)
+        fees = dmul(value, _num("fee_open", self.fee_open))
+        return dsub(value, fees) if self.is_short else dadd(value, fees)
+
+    def _calc_open_trade_value(self, amount: float | Decimal, open_rate: float | Decimal) -> float:
+        """Open value of ``amount`` at ``open_rate`` including the entry fee."""
+        return float(self._open_value(_num("amount", amount), _num("open_rate", open_rate)))
+
+    def recalc_open_trade_value(self) -> None:
+        """Recompute ``open_trade_value`` from ``amount``, ``open_rate`` and ``fee_open``."""
+        self.open_trade_value = self._calc_open_trade_value(self.amount, self.open_rate)
+
+    def calculate_interest(self) -> Decimal:
+        """Margin interest owed so far (0 unless MARGIN with borrowing)."""
+        if self.trading_mode != TradingMode.MARGIN or self.has_no_leverage:
+            return ZERO
+        open_date = to_naive_utc(self.open_date)
+        now = to_naive_utc(self.close_date or dt_now())
+        hours = div18(dec((now - open_date).total_seconds()), Decimal(3600))
+        return interest(
+            exchange_name=self.exchange,
+            borrowed=dec(self.borrowed),
+            rate=_num("interest_rate", self.interest_rate),
+            hours=hours,
+        )
+
+    def _calc_base_close(
+        self, amount: Decimal, rate: float | Decimal | None, fee: float | None
+    ) -> Decimal:
+        close_value = dmul(amount, _num("rate", rate))
+        fees = dmul(close_value, dec(fee or 0.0))
+        return dadd(close_value, fees) if self.is_short else dsub(close_value, fees)
+
+    def calc_close_trade_value(self, rate: float | None, amount: float | None = None) -> float:
+        """Value received when closing ``amount`` (default: the trade's) at ``rate``.
+
+        Includes the exit fee, margin interest (MARGIN) and funding fees (FUTURES).
+
+        Raises:
+            InvalidValueError: ``rate`` is None while the trade has a ``close_rate``.
+            UnsupportedTradingModeError: an unknown trading mode.
+        """
+        if rate is None and not self.close_rate:
+            return 0.0
+        amount_d = _num("amount", amount or self.amount)
+        trading_mode = self.trading_mode or TradingMode.SPOT
+        if trading_mode == TradingMode.SPOT:
+            return float(self._calc_base_close(amount_d, rate, self.fee_close))
+        if trading_mode == TradingMode.MARGIN:
+            total_interest = self.calculate_interest()
+            if self.is_short:
+                return float(
+                    self._calc_base_close(dadd(amount_d, total_interest), rate, self.fee_close)
+                )
+            return float(
+                dsub(self._calc_base_close(amount_d, rate, self.fee_close), total_interest)
+            )
+        if trading_mode == TradingMode.FUTURES:
+            funding_fees = dec(self.funding_fees or 0.0)
+            base = self._calc_base_close(amount_d, rate, self.fee_close)
+            if self.is_short:
+                return float(dsub(base, funding_fees))
+            return float(dadd(base, funding_fees))
+        raise UnsupportedTradingModeError(
+            f"{trading_mode} trading is not yet available using freqtrade"
+        )
+
+    def calculate_profit(
+        self, rate: float | None, amount: float | None = None, open_rate: float | None = None
+    ) -> ProfitStruct:
+        """Profit of closing ``amount`` at ``rate`` (defaults: the open position).
+
+        ``open_trade_value`` is used unless both ``amount`` and ``open_rate`` are given.
+        """
+        close_value = self.calc_close_trade_value(rate, amount)
+        if amount is None or open_rate is None:
+            open_value = self.open_trade_value or 0.0
+        else:
+            open_value = self._calc_open_trade_value(amount, open_rate)
+        leverage = self.leverage or 1.0
+        profit_abs = open_value - close_value if self.is_short else close_value - open_value
+        try:
+            if self.is_short:
+                profit_ratio = (1 - (close_value / open_value)) * leverage
+            else:
+                profit_ratio = ((close_value / open_value) - 1) * leverage
+            profit_ratio = round(profit_ratio, 8)
+        except ZeroDivisionError:
+            profit_ratio = 0.0
+        total_profit_abs = profit_abs + (self.realized_profit or 0.0)
+        if self.max_stake_amount:
+            fee_open = self.fee_open or 0.0
+            fee_factor = (1 - fee_open) if self.is_short else (1 + fee_open)
+            max_stake = self.max_stake_amount * fee_factor
+            total_profit_ratio = round(total_profit_abs / max_stake, 8)
+        else:
+            total_profit_ratio = 0.0
+        return ProfitStruct(
+            profit_abs=round(profit_abs, 8),
+            profit_ratio=profit_ratio,
+            total_profit=round(total_profit_abs, 8),
+            total_profit_ratio=total_profit_ratio,
+        )
+
+    def calc_profit(
+        self, rate: float | None, amount: float | None = None, open_rate: float | None = None
+    ) -> float:
+        """Absolute profit (stake currency) of closing at ``rate``."""
+        return self.calculate_profit(rate, amount, open_rate).profit_abs
+
+    def calc_profit_ratio(
+        self, rate: float | None, amount: float | None = None, open_rate: float | None = None
+    ) -> float:
+        """Profit ratio of closing at ``rate`` (``open_trade_value`` unless a value is given)."""
+        close_value = self.calc_close_trade_value(rate, amount)
+        if amount is None and open_rate is None:
+            open_value = self.open_trade_value or 0.0
+        else:
+            open_value = self._calc_open_trade_value(
+                amount or self.amount, open_rate or self.open_rate
+            )
+        if open_value == 0.0:
+            return 0.0
+        leverage = self.leverage or 1.0
+        if self.is_short:
+            profit_ratio = (1 - (close_value / open_value)) * leverage
+        else:
+            profit_ratio = ((close_value / open_value) - 1) * leverage
+        return round(profit_ratio, 8)
+
+    def calc_close_rate_for_roi(self, target_roi: float) -> float:
+        """Close rate at which :meth:`calc_profit_ratio` equals ``target_roi``.
+
+        Raises:
+            ZeroDivisionError: the trade has no amount.
+        """
+        open_value = self._calc_open_trade_value(self.amount, self.open_rate)
+        beta = self.calc_close_trade_value(0.0)
+        alpha = self.calc_close_trade_value(1.0) - beta
+        ratio = target_roi / (self.leverage or 1.0)
+        if self.is_short:
+            return ((1 - ratio) * open_value - beta) / alpha
+        return ((1 + ratio) * open_value - beta) / alpha
+
+    # ---- funding ----------------------------------------------------------------------------
+    def set_funding_fees(self, funding_fee: float | None) -> None:
+        """Record funding accrued since the last filled order (None is ignored)."""
+        if funding_fee is None:
+            return
+        self.funding_fee_running = funding_fee
+        total = dec(funding_fee)
+        for o in self.orders:
+            if o.funding_fee:
+                total = dadd(total, dec(o.funding_fee))
+        self.funding_fees = float(total)
+
+    # ---- order application ------------------------------------------------------------------
+    def update_order(self, order: dict[str, Any]) -> None:
+        """Apply a ccxt order dict to the matching order of this trade."""
+        from tradeledger.domain.order import LocalOrder
+
+        LocalOrder.update_orders(self.orders, order)
+
+    def update_trade(self, order: LocalOrder, recalculating: bool = False) -> None:
+        """Apply a filled (or cancelled, partially filled) order to the trade.
+
+        Raises:
+            InvalidOrderError: ``ft_order_side`` is not the entry side, exit side or stoploss.
+        """
+        if order.status == "open" or order.safe_price is None:
+            return
+        if order.ft_order_side != "stoploss" and order.funding_fee is None:
+            order.funding_fee = (
+                self.funding_fee_running if self.funding_fee_running is not None else 0.0
+            )
+            self.funding_fee_running = 0.0
+
+        side = order.ft_order_side
+        if side == self.entry_side:
+            self.open_rate = order.safe_price
+            self.amount = order.safe_amount_after_fee
+            self.recalc_trade_from_orders()
+        elif side == self.exit_side:
+            pass
+        elif side == "stoploss" and order.status not in ("open",):
+            self.close_rate_requested = self.stop_loss
+            self.exit_reason = ExitType.STOPLOSS_ON_EXCHANGE.value
+        else:
+            raise InvalidOrderError(
+                f"Unknown order type: {order.order_type} (ft_order_side={side!r})",
+                field="ft_order_side",
+                value=side,
+            )
+
+        if side != self.entry_side:
+            amount_tr = amount_to_contract_precision(
+                self.amount, self.amount_precision, self.precision_mode, self.contract_size
+            )
+            order_amount = order.safe_amount_after_fee
+            if math.isclose(order_amount, amount_tr, abs_tol=MATH_CLOSE_PREC) or (
+                not recalculating and order_amount > amount_tr
+            ):
+                self.close(order.safe_price)
+            else:
+                self.recalc_trade_from_orders()
+        self._commit()
+
+    def close(self, rate: float, *, show_msg: bool = True) -> None:
+        """Mark the trade closed at ``rate`` and compute its final profit."""
+        self.close_rate = rate
+        self.close_date = self.close_date or self._date_last_filled_utc or dt_now()
+        self.is_open = False
+        self.exit_order_status = "closed"
+        self.recalc_trade_from_orders(is_closing=True)
+
+    def recalc_trade_from_orders(self, *, is_closing: bool = False) -> None:
+        """Recompute amount, average entry, stake, fees and realized profit from the orders.
+
+        Entries average in (DCA); each exit is valued at the running average entry price;
+        ``realized_profit`` is the sum of exit profits; orders that are open or unfilled are
+        ignored, and ``ft_fee_base`` reduces a fill.
+        """
+        entry_side = self.entry_side
+        leverage = self.leverage or 1.0
+        cur_amount = ZERO
+        cur_stake = ZERO
+        max_stake = ZERO
+        total_stake = ZERO
+        avg_price = ZERO
+        close_profit = 0.0
+        close_profit_abs = ZERO
+        last_profit: ProfitStruct | None = None
+        total_ff = ZERO
+        cur_ff = ZERO
+        self.funding_fees = 0.0
+        for o in self.orders:
+            if o.ft_is_open or not o.filled:
+                continue
+            if o.funding_fee:
+                ff = dec(o.funding_fee)
+                cur_ff = dadd(cur_ff, ff)
+                total_ff = dadd(total_ff, ff)
+            amount_f = o.safe_amount_after_fee
+            price_f = o.safe_price
+            tmp_amount = dec(amount_f)
+            tmp_price = dec(price_f)
+            is_exit = o.ft_order_side != entry_side
+            price = avg_price if is_exit else tmp_price
+            if tmp_amount > 0:
+                if is_exit:
+                    cur_amount = dsub(cur_amount, tmp_amount)
+                    cur_stake = dsub(cur_stake, dmul(price, tmp_amount))
+                else:
+                    cur_amount = dadd(cur_amount, tmp_amount)
+                    cur_stake = dadd(cur_stake, dmul(price, tmp_amount))
+                    if cur_amount > 0:
+                        avg_price = div18(cur_stake, cur_amount)
+            if is_exit:
+                self.funding_fees = float(cur_ff)
+                last_profit = self.calculate_profit(price_f, amount_f, float(avg_price))
+                close_profit_abs = dadd(close_profit_abs, dec(last_profit.profit_abs))
+                if total_stake > 0:
+                    close_profit = float(close_profit_abs) / float(total_stake) * leverage
+                cur_ff = ZERO
+            else:
+                total_stake = dadd(total_stake, self._open_value(tmp_amount, price))
+                max_stake = dadd(max_stake, dmul(tmp_amount, price))
+
+        self.funding_fees = float(total_ff)
+        self.max_stake_amount = float(max_stake) / leverage
+        if close_profit and last_profit is not None:
+            self.close_profit = close_profit
+            self.realized_profit = float(close_profit_abs)
+            self.close_profit_abs = last_profit.profit_abs
+
+        amount_tr = amount_to_contract_precision(
+            float(cur_amount), self.amount_precision, self.precision_mode, self.contract_size
+        )
+        if amount_tr > 0.0:
+            self.open_rate = price_to_precision(
+                float(div18(cur_stake, cur_amount)),
+                self.price_precision,
+                self.precision_mode_price,
+            )
+            self.amount = amount_tr
+            self.stake_amount = float(cur_stake) / leverage
+            self.fee_open_cost = (self.fee_open or 0.0) * self.max_stake_amount
+            self.recalc_open_trade_value()
+            if self.stop_loss_pct is not None and self.open_rate is not None:
+                self.adjust_stop_loss(self.open_rate, self.stop_loss_pct)
+        elif is_closing and total_stake > 0:
+            self.close_profit = float(close_profit_abs) / float(total_stake) * leverage
+            self.close_profit_abs = float(close_profit_abs)
+
+    # ---- stop loss, liquidation, min/max ----------------------------------------------------
+    def _set_stop_loss(self, stop_loss: float, percent: float) -> None:
+        if not self.stop_loss:
+            self.initial_stop_loss = stop_loss
+        self.stop_loss = stop_loss
+        self.stop_loss_pct = -1 * abs(percent)
+
+    def adjust_stop_loss(
+        self,
+        current_price: float,
+        stoploss: float | None,
+        initial: bool = False,
+        allow_refresh: bool = False,
+    ) -> None:
+        """Place or trail the stop loss ``|stoploss|/leverage`` away from ``current_price``.
+
+        With ``initial`` only a trade without a stop gets one. Later calls only move the stop
+        towards the price (flagging the trade as trailing) unless ``allow_refresh``.
+
+        Raises:
+            TypeError: ``current_price`` is None.
+        """
+        if stoploss is None or (initial and not (self.stop_loss is None or self.stop_loss == 0)):
+            return
+        if current_price is None:
+            raise TypeError("adjust_stop_loss: current_price must be a number, got None")
+        leverage = self.leverage or 1.0
+        if self.is_short:
+            new_loss = float(current_price * (1 + abs(stoploss / leverage)))
+        else:
+            new_loss = float(current_price * (1 - abs(stoploss / leverage)))
+        rounding = ROUND_DOWN if self.is_short else ROUND_UP
+        stop_loss_norm = price_to_precision(
+            new_loss, self.price_precision, self.precision_mode_price, rounding_mode=rounding
+        )
+        if self.initial_stop_loss_pct is None:
+            self._set_stop_loss(stop_loss_norm, stoploss)
+            self.initial_stop_loss = price_to_precision(
+                stop_loss_norm,
+                self.price_precision,
+                self.precision_mode_price,
+                rounding_mode=rounding,
+            )
+            self.initial_stop_loss_pct = -1 * abs(stoploss)
+            return
+        current = self.stop_loss or 0.0
+        higher_stop = stop_loss_norm > current
+        lower_stop = stop_loss_norm < current
+        if allow_refresh or (higher_stop and not self.is_short) or (lower_stop and self.is_short):
+            if not allow_refresh:
+                self.is_stop_loss_trailing = True
+            self._set_stop_loss(stop_loss_norm, stoploss)
+
+    def set_liquidation_price(self, liquidation_price: float | None) -> None:
+        """Store the liquidation price rounded to the price precision (None is ignored)."""
+        if liquidation_price is None:
+            return
+        self.liquidation_price = price_to_precision(
+            liquidation_price, self.price_precision, self.precision_mode_price
+        )
+
+    def adjust_min_max_rates(self, current_price: float, current_price_low: float) -> None:
+        """Track the highest and lowest rate seen while the trade is open.
+
+        Raises:
+            TypeError: a price is None.
+        """
+        if current_price is None or current_price_low is None:
+            raise TypeError(
+                "adjust_min_max_rates: current_price and current_price_low must be numbers, "
+                f"got {current_price!r} and {current_price_low!r}"
+            )
+        self.max_rate = max(current_price, self.max_rate or self.open_rate)
+        self.min_rate = min(current_price_low, self.min_rate or self.open_rate)
+
+    # ---- serialisation ------------------------------------------------------------------------
+    def to_json(self, minified: bool = False) -> dict[str, Any]:
+        """The trade as a JSON-ready dict (freqtrade's key set and rounding)."""
+        filled_or_open = self.select_filled_or_open_orders()
+        orders_json = [o.to_json(self.entry_side, minified) for o in filled_or_open]
+        open_date_utc = self.open_date_utc
+        close_date_utc = self.close_date_utc
+        entry_fill = self.date_entry_fill_utc
+        sl_update = self.stoploss_last_update_utc
+        duration_s: int | None = None
+        duration_min: int | None = None
+        if close_date_utc is not None:
+            seconds = (close_date_utc - open_date_utc).total_seconds()
+            duration_s = int(seconds)
+            duration_min = int(seconds // 60)
+        close_profit_pct = (
+            round(self.close_profit * 100, 2) if self.close_profit is not None else None
+        )
+        return {
+            "trade_id": self.id,
+            "pair": self.pair,
+            "base_currency": self.safe_base_currency,
+            "quote_currency": self.safe_quote_currency,
+            "is_open": self.is_open,
+            "exchange": self.exchange,
+            "amount": round(self.amount, 8),
+            "amount_requested": (
+                round(self.amount_requested, 8) if self.amount_requested is not None else None
+            ),
+            "stake_amount": round(self.stake_amount, 8),
+            "max_stake_amount": (
+                round(self.max_stake_amount, 8) if self.max_stake_amount is not None else None
+            ),
+            "strategy": self.strategy,
+            "enter_tag": self.enter_tag,
+            "timeframe": self.timeframe,
+            "fee_open": self.fee_open,
+            "fee_open_cost": self.fee_open_cost,
+            "fee_open_currency": self.fee_open_currency,
+            "fee_close": self.fee_close,
+            "fee_close_cost": self.fee_close_cost,
+            "fee_close_currency": self.fee_close_currency,
+            "open_date": _fmt_dt(open_date_utc),
+            "open_timestamp": dt_ts_none(open_date_utc),
+            "open_fill_date": _fmt_dt(entry_fill),
+            "open_fill_timestamp": dt_ts_none(entry_fill),
+            "open_rate": self.open_rate,
+            "open_rate_requested": self.open_rate_requested,
+            "open_trade_value": (
+                round(self.open_trade_value, 8) if self.open_trade_value is not None else None
+            ),
+            "close_date": _fmt_dt(close_date_utc),
+            "close_timestamp": dt_ts_none(close_date_utc),
+            "realized_profit": self.realized_profit or 0.0,
+            "realized_profit_ratio": self.close_profit or None,
+            "close_rate": self.close_rate,
+            "close_rate_requested": self.close_rate_requested,
+            "close_profit": self.close_profit,
+            "close_profit_pct": close_profit_pct,
+            "close_profit_abs": self.close_profit_abs,
+            "trade_duration_s": duration_s,
+            "trade_duration": duration_min,
+            "profit_ratio": self.close_profit,
+            "profit_pct": close_profit_pct,
+            "profit_abs": self.close_profit_abs,
+            "exit_reason": self.exit_reason,
+            "exit_order_status": self.exit_order_status,
+            "stop_loss_abs": self.stop_loss,
+            "stop_loss_ratio": self.stop_loss_pct if self.stop_loss_pct else None,
+            "stop_loss_pct": (self.stop_loss_pct * 100) if self.stop_loss_pct else None,
+            "stoploss_last_update": _fmt_dt(sl_update),
+            "stoploss_last_update_timestamp": dt_ts_none(sl_update),
+            "initial_stop_loss_abs": self.initial_stop_loss,
+            "initial_stop_loss_ratio": (
+                self.initial_stop_loss_pct if self.initial_stop_loss_pct else None
+            ),
+            "initial_stop_loss_pct": (
+                self.initial_stop_loss_pct * 100 if self.initial_stop_loss_pct else None
+            ),
+            "min_rate": self.min_rate,
+            "max_rate": self.max_rate,
+            "leverage": self.leverage,
+            "interest_rate": self.interest_rate,
+            "liquidation_price": self.liquidation_price,
+            "is_short": self.is_short,
+            "trading_mode": self.trading_mode,
+            "funding_fees": self.funding_fees,
+            "amount_precision": self.amount_precision,
+            "price_precision": self.price_precision,
+            "precision_mode": self.precision_mode,
+            "precision_mode_price": self.precision_mode_price,
+            "contract_size": self.contract_size,
+            "nr_of_successful_entries": self.nr_of_successful_entries,
+            "nr_of_successful_exits": self.nr_of_successful_exits,
+            "has_open_orders": self.has_open_orders,
+            "orders": orders_json,
+        }
+
+    @classmethod
+    def _order_class(cls) -> type[LocalOrder]:
+        """The order class ``from_json`` builds (``Order`` for the ORM ``Trade``)."""
+        from tradeledger.domain.order import LocalOrder
+
+        return LocalOrder
+
+    @classmethod
+    def from_json(cls, json_str: str) -> LocalTrade:
+        """Build a trade (with its orders) from :meth:`to_json` output."""
+        data = json.loads(json_str)
+        open_ts = data.get("open_timestamp")
+        close_ts = data.get("close_timestamp")
+        trade = cls(
+            **{_FROM_JSON_KW: True},
+            id=data.get("trade_id"),
+            pair=data["pair"],
+            base_currency=data.get("base_currency"),
+            stake_currency=data.get("quote_currency"),
+            is_open=data.get("is_open", True),
+            exchange=data.get("exchange", "import"),
+            amount=data["amount"],
+            amount_requested=data.get("amount_requested", data["amount"]),
+            stake_amount=data["stake_amount"],
+            strategy=data.get("strategy"),
+            enter_tag=data.get("enter_tag"),
+            timeframe=data.get("timeframe"),
+            fee_open=data.get("fee_open", 0.0),
+            fee_open_cost=data.get("fee_open_cost"),
+            fee_open_currency=data.get("fee_open_currency"),
+            fee_close=data.get("fee_close", 0.0),
+            fee_close_cost=data.get("fee_close_cost"),
+            fee_close_currency=data.get("fee_close_currency"),
+            open_date=datetime.fromtimestamp(open_ts // 1000, tz=UTC) if open_ts else dt_now(),
+            open_rate=data["open_rate"],
+            open_rate_requested=data.get("open_rate_requested", data["open_rate"]),
+            open_trade_value=data.get("open_trade_value"),
+            close_date=(datetime.fromtimestamp(close_ts // 1000, tz=UTC) if close_ts else None),
+            realized_profit=data.get("realized_profit", 0.0),
+            close_rate=data.get("close_rate"),
+            close_rate_requested=data.get("close_rate_requested"),
+            close_profit=data.get("close_profit", data.get("profit_ratio")),
+            close_profit_abs=data.get("close_profit_abs", data.get("profit_abs")),
+            exit_reason=data.get("exit_reason"),
+            exit_order_status=data.get("exit_order_status"),
+            stop_loss=data.get("stop_loss_abs"),
+            stop_loss_pct=data.get("stop_loss_ratio"),
+            initial_stop_loss=data.get("initial_stop_loss_abs"),
+            initial_stop_loss_pct=data.get("initial_stop_loss_ratio"),
+            min_rate=data.get("min_rate"),
+            max_rate=data.get("max_rate"),
+            leverage=data.get("leverage", 1.0),
+            interest_rate=data.get("interest_rate", 0.0),
+            liquidation_price=data.get("liquidation_price"),
+            is_short=data.get("is_short", False),
+            trading_mode=data.get("trading_mode") or TradingMode.SPOT,
+            funding_fees=data.get("funding_fees"),
+            amount_precision=data.get("amount_precision"),
+            price_precision=data.get("price_precision"),
+            precision_mode=data.get("precision_mode"),
+            precision_mode_price=data.get("precision_mode_price", data.get("precision_mode")),
+            contract_size=data.get("contract_size"),
+        )
+        if trade.precision_mode_price is None:
+            trade.precision_mode_price = trade.precision_mode
+        order_cls = cls._order_class()
+        for order in data.get("orders") or []:
+            amount = order.get("amount")
+            price = order.get("price", order.get("safe_price"))
+            order_date = order.get("order_date")
+            filled_ts = order.get("order_filled_timestamp")
+            new_order = order_cls(
+                amount=amount,
+                ft_amount=amount,
+                ft_order_side=order["ft_order_side"],
+                ft_pair=order.get("pair", trade.pair),
+                ft_is_open=order.get("is_open", False),
+                order_id=order.get("order_id") or uuid.uuid4().hex,
+                status=order.get("status"),
+                average=order.get("average", order.get("safe_price")),
+                cost=order.get("cost"),
+                filled=order.get("filled", amount),
+                remaining=order.get("remaining", 0.0),
+                order_date=(
+                    datetime.strptime(order_date, DATETIME_PRINT_FORMAT).replace(tzinfo=UTC)
+                    if order_date
+                    else None
+                ),
+                order_filled_date=(
+                    datetime.fromtimestamp(filled_ts // 1000, tz=UTC) if filled_ts else None
+                ),
+                order_type=order.get("order_type"),
+                price=price,
+                ft_price=price,
+                funding_fee=order.get("funding_fee"),
+                ft_order_tag=order.get("ft_order_tag"),
+                ft_fee_base=order.get("ft_fee_base"),
+            )
+            trade.orders.append(new_order)
+        return trade
+
+    # ---- custom data ------------------------------------------------------------------------
+    def set_custom_data(self, key: str, value: Any) -> None:
+        """Store a custom value for this trade."""
+        from tradeledger.domain.custom_data import CustomDataWrapper
+
+        CustomDataWrapper.set_custom_data(trade_id=self.id, key=key, value=value)
+
+    def get_custom_data(self, key: str, default: Any = None) -> Any:
+        """The decoded custom value stored under ``key``, else ``default``."""
+        entry = self.get_custom_data_entry(key)
+        return entry.value if entry is not None else default
+
+    def get_custom_data_entry(self, key: str) -> Any:
+        """The custom-data entry stored under ``key``, or None."""
+        from tradeledger.domain.custom_data import CustomDataWrapper
+
+        entries = CustomDataWrapper.get_custom_data(trade_id=self.id, key=key)
+        return entries[0] if entries else None
+
+    def get_all_custom_data(self) -> list[Any]:
+        """Every custom-data entry of this trade."""
+        from tradeledger.domain.custom_data import CustomDataWrapper
+
+        return CustomDataWrapper.get_custom_data(trade_id=self.id)
+
+    def delete_custom_data(self, key: str | None = None) -> None:
+        """Delete one custom value (or all of them when ``key`` is None)."""
+        from tradeledger.domain.custom_data import CustomDataWrapper
+
+        CustomDataWrapper.delete_custom_data(trade_id=self.id, key=key)
+
+    # ---- backtesting stores -----------------------------------------------------------------
+    @staticmethod
+    def reset_trades() -> None:
+        """Forget every backtesting trade and reset the counters."""
+        LocalTrade.bt_trades = TradeStore()
+        LocalTrade.bt_trades_open = TradeStore()
+        LocalTrade.bt_trades_open_pp = defaultdict(TradeStore)
+        LocalTrade.bt_open_open_trade_count = 0
+        LocalTrade.bt_total_profit = 0
+        LocalTrade._bt_total_profit_dec = ZERO
+        LocalTrade._bt_closed_profit_dec = ZERO
+        LocalTrade._bt_closed_pp = defaultdict(TradeStore)
+        LocalTrade._bt_closed_by_date = _ClosedDateIndex()
+        LocalTrade._bt_closed_by_date_pp = defaultdict(_ClosedDateIndex)
+
+    @staticmethod
+    def _bt_add_closed(trade: LocalTrade) -> None:
+        LocalTrade.bt_trades.append(trade)
+        LocalTrade._bt_closed_pp[trade.pair].append(trade)
+        LocalTrade._bt_closed_by_date.add(trade)
+        LocalTrade._bt_closed_by_date_pp[trade.pair].add(trade)
+        if trade.close_profit_abs:
+            LocalTrade._bt_closed_profit_dec = dadd(
+                LocalTrade._bt_closed_profit_dec, dec(trade.close_profit_abs)
+            )
+
+    @staticmethod
+    def _bt_remove_open(trade: LocalTrade) -> None:
+        LocalTrade.bt_trades_open.remove(trade)
+        LocalTrade.bt_trades_open_pp[trade.pair].discard(trade)
+        LocalTrade.bt_open_open_trade_count -= 1
+
+    @staticmethod
+    def close_bt_trade(trade: LocalTrade) -> None:
+        """Move an open backtesting trade to the closed store and add its profit."""
+        LocalTrade._bt_remove_open(trade)
+        LocalTrade._bt_add_closed(trade)
+        if trade.close_profit_abs:
+            LocalTrade._bt_total_profit_dec = dadd(
+                LocalTrade._bt_total_profit_dec, dec(trade.close_profit_abs)
+            )
+            LocalTrade.bt_total_profit = float(LocalTrade._bt_total_profit_dec)
+
+    @staticmethod
+    def add_bt_trade(trade: LocalTrade) -> None:
+        """Register a backtesting trade (open or closed)."""
+        if trade.is_open:
+            LocalTrade.bt_trades_open.append(trade)
+            LocalTrade.bt_trades_open_pp[trade.pair].append(trade)
+            LocalTrade.bt_open_open_trade_count += 1
+        else:
+            LocalTrade._bt_add_closed(trade)
+
+    @staticmethod
+    def remove_bt_trade(trade: LocalTrade) -> None:
+        """Forget an open backtesting trade (e.g. its entry never filled)."""
+        LocalTrade._bt_remove_open(trade)
+
+    @staticmethod
+    def get_trades_proxy(
+        *,
+        pair: str | None = None,
+        is_open: bool | None = None,
+        open_date: datetime | None = None,
+        close_date: datetime | None = None,
+    ) -> list[LocalTrade]:
+        """Backtesting trades matching the filters (``open_date``/``close_date``: strictly after).
+
+        The order is freqtrade's: closed trades (in closing order) before open trades.
+        """
+        selected: list[LocalTrade] = []
+        if is_open is not True:
+            if close_date is not None:
+                index = (
+                    LocalTrade._bt_closed_by_date_pp.get(pair)
+                    if pair is not None
+                    else LocalTrade._bt_closed_by_date
+                )
+                closed = index.after(close_date) if index is not None else []
+                if len(closed) > 1:
+                    order = {id(t): i for i, t in enumerate(LocalTrade.bt_trades)}
+                    closed = sorted(closed, key=lambda t: order.get(id(t), 0))
+            elif pair is not None:
+                store = LocalTrade._bt_closed_pp.get(pair)
+                closed = list(store) if store is not None else []
+            else:
+                closed = list(LocalTrade.bt_trades)
+            selected.extend(closed)
+        if is_open is not False:
+            if pair is not None:
+                store = LocalTrade.bt_trades_open_pp.get(pair)
+                selected.extend(store if store is not None else ())
+            else:
+                selected.extend(LocalTrade.bt_trades_open)
+        if pair is not None:
+            selected = [t for t in selected if t.pair == pair]
+        if open_date is not None:
+            since = to_aware_utc(open_date)
+            selected = [t for t in selected if to_aware_utc(t.open_date) > since]
+        if close_date is not None:
+            until = to_aware_utc(close_date)
+            selected = [
+                t
+                for t in selected
+                if t.close_date is not None and to_aware_utc(t.close_date) > until
+            ]
+        return selected
+
+    @classmethod
+    def get_open_trades(cls) -> list[Any]:
+        """Open trades (dispatches to the ORM when database use is on)."""
+        return cls.get_trades_proxy(is_open=True)
+
+    @staticmethod
+    def get_open_trade_count() -> int:
+        """Number of open backtesting trades."""
+        return LocalTrade.bt_open_open_trade_count
+
+    @staticmethod
+    def total_open_trades_stakes() -> float:
+        """Sum of ``stake_amount`` of the open backtesting trades."""
+        total = ZERO
+        for trade in LocalTrade.bt_trades_open:
+            if trade.stake_amount:
+                total = dadd(total, dec(trade.stake_amount))
+        return float(total)
+
+    @staticmethod
+    def get_total_closed_profit() -> float:
+        """Sum of ``close_profit_abs`` of the closed backtesting trades."""
+        return float(LocalTrade._bt_closed_profit_dec)
+
+    @classmethod
+    def stoploss_reinitialization(cls, desired_stoploss: float) -> None:
+        """Re-anchor the stop of every open, non-trailing trade at ``desired_stoploss``."""
+        for trade in cls.get_open_trades():
+            if not trade.is_stop_loss_trailing and trade.initial_stop_loss_pct != desired_stoploss:
+                trade.stop_loss = 0.0
+                trade.initial_stop_loss_pct = None
+                trade.adjust_stop_loss(trade.open_rate, desired_stoploss)
