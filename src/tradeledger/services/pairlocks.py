@@ -1,0 +1,294 @@
+"""``PairLocks``: lock a pair (or every pair) until a candle, in the database or in memory.
+
+The facade of freqtrade 2026.9 (facts sheet §6.1), with the same names, signatures and
+defaults. ``PairLocks.use_db`` selects the mode: ``True`` (default) works on the
+``pairlocks`` table through ``PairLock.session`` (bound by :func:`tradeledger.db.init_db`);
+``False`` (backtesting, see ``disable_database_use``) works on an in-memory
+:class:`~tradeledger.domain.locks.LockStore`.
+
+Semantics shared by both modes:
+
+* ``lock_pair`` rounds ``until`` up to the next candle of ``PairLocks.timeframe``; a time on
+  a boundary moves one full candle later. An empty or invalid timeframe raises
+  :class:`~tradeledger.exceptions.InvalidLockError` (a ``ValueError``, as freqtrade's).
+* A lock is in force while ``active`` and ``lock_end_time > now`` (strict).
+* Side matching: ``None`` matches all sides, ``"*"`` only ``"*"`` locks, ``"long"`` /
+  ``"short"`` that side or ``"*"``. Pair ``"*"`` is a global lock.
+* ``lock_pair`` returns the existing lock instead of a duplicate when an active lock of the
+  pair with the same side, reason and end time is in force at ``now``.
+* Lists of locks are ordered by id (creation order); ``get_pair_longest_lock`` returns the
+  lock ending last, the oldest one on a tie.
+
+Deliberate deviations from freqtrade 2026.9 (its two modes disagree on these; here both
+modes give the database-mode answer):
+
+1. ``unlock_reason(reason, now)`` honours ``now`` in backtesting too (freqtrade's in-memory
+   mode ignores it and uses the wall clock, so historic backtest locks were never released).
+2. A naive ``now`` (or ``until``) is taken as UTC in both modes (freqtrade's in-memory mode
+   raised ``TypeError``).
+3. ``get_pair_locks(pair="")`` (any falsy pair) means "every pair" in both modes (freqtrade's
+   in-memory mode returned nothing).
+4. ``lock_pair(..., side=None)`` stores ``"*"`` in both modes, also for duplicate detection
+   (freqtrade's in-memory mode kept ``None``, which then matched no side query but ``None``).
+5. An unknown side (not ``"long"``, ``"short"``, ``"*"``, or ``None`` where allowed) and an
+   empty pair in ``lock_pair`` raise ``InvalidLockError`` instead of being stored.
+6. In-memory locks get ids 1, 2, 3, ... (freqtrade left them ``None``) and ``now`` of every
+   in-memory call may go back in time (nothing is pruned).
+
+Speed: a database-mode check (``is_pair_locked``, ``is_global_lock``) is one ``SELECT ...
+LIMIT 1`` combining the pair and the global lock, served by the covering index
+``tl_ix_pairlocks_pair_active_end``. An in-memory check is a dictionary lookup (O(1)),
+however many locks, expired or not, the backtest has created.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import Select, and_, bindparam, literal_column, or_, select
+from sqlalchemy.orm import Session
+
+from tradeledger.domain.locks import (
+    GLOBAL_PAIR,
+    SIDE_ALL,
+    LocalPairLock,
+    LockStore,
+    now_utc,
+    validate_lock_side,
+    validate_pair,
+    validate_query_side,
+    validate_reason,
+)
+from tradeledger.domain.timeframe import timeframe_to_next_date
+from tradeledger.models.pairlock import PairLock
+
+__all__ = ["PairLocks"]
+
+logger = logging.getLogger(__name__)
+
+_Lock = PairLock | LocalPairLock
+_SIDES_OK = frozenset((None, SIDE_ALL, "long", "short"))
+
+
+def _check_statement(*, pairs: int, side: str | None) -> Select[Any]:
+    """``SELECT 1 ... LIMIT 1`` for ``pairs`` (0 = any, 1 = ``:p``, 2 = ``:p`` and ``'*'``)."""
+    table = PairLock.__table__
+    cols = table.c
+    conds: list[Any] = [cols.active == True, cols.lock_end_time > bindparam("now")]  # noqa: E712
+    if pairs == 1:
+        conds.insert(0, cols.pair == bindparam("p"))
+    elif pairs == 2:
+        conds.insert(0, cols.pair.in_([bindparam("p"), GLOBAL_PAIR]))
+    if side == SIDE_ALL:
+        conds.append(cols.side == SIDE_ALL)
+    elif side is not None:
+        conds.append(or_(cols.side == bindparam("s"), cols.side == SIDE_ALL))
+    return select(literal_column("1")).select_from(table).where(and_(*conds)).limit(1)
+
+
+# Pre-built statements (compiled once per dialect by SQLAlchemy's statement cache).
+_CHECKS: dict[tuple[int, str | None], Select[Any]] = {
+    (pairs, side): _check_statement(pairs=pairs, side=side)
+    for pairs in (0, 1, 2)
+    for side in (None, SIDE_ALL, "long", "short")
+}
+
+
+class PairLocks:
+    """Pair locks in the database (``use_db``) or in memory (backtesting); all class-level."""
+
+    #: ``True``: locks live in the ``pairlocks`` table; ``False``: in memory (backtesting).
+    use_db: ClassVar[bool] = True
+    #: Timeframe that lock end times are rounded up to; must be set before ``lock_pair``.
+    timeframe: ClassVar[str] = ""
+    _store: ClassVar[LockStore] = LockStore()
+    #: Every in-memory lock (backtesting), in creation order; replace it with
+    #: :meth:`reset_locks` (direct assignment or appends are picked up, too).
+    locks: ClassVar[list[LocalPairLock]] = _store.all_locks
+
+    # -- helpers -------------------------------------------------------------------------
+    @classmethod
+    def _memory(cls) -> LockStore:
+        store = cls._store
+        locks = cls.locks
+        if locks is not store.all_locks or len(locks) != store.indexed:
+            store.rebuild(list(locks))
+            cls.locks = store.all_locks
+        return store
+
+    @staticmethod
+    def _session() -> Session:
+        return PairLock.session()
+
+    # -- mutations ---------------------------------------------------------------------
+    @classmethod
+    def reset_locks(cls) -> None:
+        """Forget every in-memory lock (only while ``use_db`` is False, as freqtrade)."""
+        if not cls.use_db:
+            cls._store.clear()
+            cls.locks = cls._store.all_locks
+
+    @classmethod
+    def lock_pair(
+        cls,
+        pair: str,
+        until: datetime,
+        reason: str | None = None,
+        *,
+        now: datetime | None = None,
+        side: str | None = SIDE_ALL,
+    ) -> _Lock:
+        """Lock ``pair`` (``"*"`` = every pair) until the candle after ``until``.
+
+        Args:
+            pair: the pair, or ``"*"`` for a global lock.
+            until: the lock ends at the start of the candle after ``until`` (a time on a
+                candle boundary moves one full candle later); naive means UTC.
+            reason: free text, kept with the lock (cut to 255 characters).
+            now: the lock's start (default: the current time); naive means UTC.
+            side: ``"long"``, ``"short"`` or ``"*"`` (``None`` means ``"*"``).
+
+        Returns:
+            The new lock, or the existing identical lock (same pair, side, reason and end,
+            active and in force at ``now``).
+
+        Raises:
+            InvalidLockError: no or an invalid ``PairLocks.timeframe``, an empty pair or an
+                unknown side.
+        """
+        pair = validate_pair(pair)
+        side = validate_lock_side(side)
+        reason = validate_reason(reason)
+        end = timeframe_to_next_date(cls.timeframe, until)
+        start = now_utc(now)
+        for lock in cls.get_pair_locks(pair, start, side):
+            if lock.reason == reason and lock.side == side and lock.lock_end_time_utc == end:
+                return lock
+        if cls.use_db:
+            row = PairLock(pair=pair, lock_time=start, lock_end_time=end, reason=reason,
+                           side=side, active=True)
+            session = cls._session()
+            session.add(row)
+            session.commit()
+            return row
+        return cls._memory().add(
+            LocalPairLock(pair=pair, lock_time=start, lock_end_time=end, reason=reason,
+                          side=side, active=True)
+        )
+
+    @classmethod
+    def unlock_pair(cls, pair: str, now: datetime | None = None, side: str | None = SIDE_ALL
+                    ) -> None:
+        """Release the locks of ``pair`` in force at ``now`` that match ``side``.
+
+        With the default ``side="*"`` only ``"*"``-side locks are released (as freqtrade);
+        ``side=None`` releases every side.
+        """
+        logger.info("Releasing all locks for %s.", pair)
+        locks = cls.get_pair_locks(pair, now, side)
+        for lock in locks:
+            lock.active = False
+        if cls.use_db:
+            cls._session().commit()
+
+    @classmethod
+    def unlock_reason(cls, reason: str | None, now: datetime | None = None) -> None:
+        """Release every lock (any pair, any side) with ``reason`` in force at ``now``.
+
+        Unlike freqtrade's in-memory mode, ``now`` is honoured in backtesting too.
+        """
+        logger.info("Releasing all locks with reason '%s':", reason)
+        when = now_utc(now)
+        locks: Sequence[_Lock]
+        if cls.use_db:
+            stmt = PairLock.pair_locks_statement(None, when, None).where(
+                PairLock.reason == reason
+            )
+            session = cls._session()
+            locks = session.scalars(stmt).all()
+        else:
+            locks = cls._memory().in_force_with_reason(reason, when)
+        for lock in locks:
+            logger.info("Releasing lock for %s with reason '%s'.", lock.pair, reason)
+            lock.active = False
+        if cls.use_db:
+            cls._session().commit()
+
+    # -- queries -----------------------------------------------------------------------
+    @classmethod
+    def get_pair_locks(
+        cls, pair: str | None, now: datetime | None = None, side: str | None = None
+    ) -> list[_Lock]:
+        """Active locks of ``pair`` (every pair if ``None`` or ``""``) in force at ``now``.
+
+        Global locks are included only when asking for ``"*"`` (or every pair). ``side``:
+        ``None`` = all sides, ``"*"`` = only ``"*"`` locks, ``"long"``/``"short"`` = that
+        side or ``"*"``. Ordered by id.
+        """
+        side = validate_query_side(side)
+        when = now_utc(now)
+        if cls.use_db:
+            return list(PairLock.query_pair_locks(pair, when, side).all())
+        return list(cls._memory().get_pair_locks(pair, when, side))
+
+    @classmethod
+    def get_pair_longest_lock(
+        cls, pair: str | None, now: datetime | None = None, side: str | None = SIDE_ALL
+    ) -> _Lock | None:
+        """The lock of ``pair`` in force at ``now`` that ends last (oldest on a tie)."""
+        locks = cls.get_pair_locks(pair, now, side)
+        if not locks:
+            return None
+        return max(locks, key=lambda lock: lock.lock_end_time_utc)  # first max = lowest id
+
+    @classmethod
+    def is_global_lock(cls, now: datetime | None = None, side: str | None = SIDE_ALL) -> bool:
+        """Whether a global (``"*"``) lock matching ``side`` is in force at ``now``."""
+        if side not in _SIDES_OK:
+            validate_query_side(side)
+        if now is None or now.tzinfo is not UTC:
+            now = now_utc(now)
+        if not cls.use_db:
+            return cls._memory().is_global_lock(now, side)
+        return cls._db_check(1, GLOBAL_PAIR, now, side)
+
+    @classmethod
+    def is_pair_locked(
+        cls, pair: str | None, now: datetime | None = None, side: str | None = SIDE_ALL
+    ) -> bool:
+        """Whether ``pair`` is locked at ``now`` for ``side``, by its own or a global lock.
+
+        One query in database mode; a dictionary lookup in memory.
+        """
+        if side not in _SIDES_OK:
+            validate_query_side(side)
+        if now is None or now.tzinfo is not UTC:
+            now = now_utc(now)
+        if not cls.use_db:
+            store = cls._store
+            if cls.locks is not store.all_locks or len(cls.locks) != store.indexed:
+                store = cls._memory()
+            return store.is_pair_locked(pair, now, side)
+        if not pair:
+            return cls._db_check(0, None, now, side)
+        return cls._db_check(1 if pair == GLOBAL_PAIR else 2, pair, now, side)
+
+    @classmethod
+    def _db_check(cls, pairs: int, pair: str | None, now: datetime, side: str | None) -> bool:
+        stmt = _CHECKS[(pairs, side)]
+        params: dict[str, Any] = {"now": now}
+        if pairs:
+            params["p"] = pair
+        if side is not None and side != SIDE_ALL:
+            params["s"] = side
+        return cls._session().execute(stmt, params).first() is not None
+
+    @classmethod
+    def get_all_locks(cls) -> list[PairLock] | list[LocalPairLock]:
+        """Every lock (also expired and released ones), by id."""
+        if cls.use_db:
+            return list(PairLock.get_all_locks().all())
+        return cls._memory().all_locks  # the list itself, as freqtrade
