@@ -26,6 +26,7 @@ keeps catching them::
     │   └── OrderMismatchError                      CCXT update for another order id
     ├── InvalidOrderError (ValueError)            malformed CCXT order input
     │   └── MissingOrderIdError (KeyError)          CCXT order without a usable id
+    ├── UnknownIntentError (LookupError)          no order intent with that client order id
     ├── InvalidLockError (ValueError)             bad pair-lock input (e.g. no timeframe)
     ├── InvalidValueError (ValueError)            other bad input (key-value store ...)
     └── BacktestingModeError (NotImplementedError) a DB-only call made in backtesting
@@ -57,6 +58,7 @@ __all__ = [
     "SchemaTooNewError",
     "SchemaTooOldError",
     "TradeLedgerError",
+    "UnknownIntentError",
     "UnsupportedExchangeError",
     "UnsupportedTradingModeError",
 ]
@@ -170,3 +172,7 @@ class MissingOrderIdError(InvalidOrderError, KeyError):
     def __str__(self) -> str:
         """Return the plain message (``KeyError`` would quote it)."""
         return str(self.args[0]) if self.args else ""
+
+
+class UnknownIntentError(TradeLedgerError, LookupError):
+    """No order intent with the given client order id exists."""

@@ -27,7 +27,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from tradeledger.domain.enums import DATETIME_PRINT_FORMAT, NON_OPEN_EXCHANGE_STATES
 from tradeledger.domain.money import dec, div18, dmul, to_float
@@ -579,7 +579,7 @@ class LocalOrder:
         side: str,
         amount: float | None = None,
         price: float | None = None,
-    ) -> LocalOrder:
+    ) -> Self:
         """Create an order from a CCXT order dictionary.
 
         Args:

@@ -4,6 +4,7 @@ from tradeledger.models.base import ModelBase
 from tradeledger.models.custom_data import _CustomData
 from tradeledger.models.keyvalue import KeyValueStore, _KeyValueStoreModel
 from tradeledger.models.order import Order
+from tradeledger.models.order_intent import OrderIntent, ReconcileLogEntry
 from tradeledger.models.pairlock import PairLock
 from tradeledger.models.trade import Trade
 from tradeledger.models.wallet_history import WalletHistory
@@ -12,7 +13,9 @@ __all__ = [
     "KeyValueStore",
     "ModelBase",
     "Order",
+    "OrderIntent",
     "PairLock",
+    "ReconcileLogEntry",
     "Trade",
     "WalletHistory",
     "_CustomData",

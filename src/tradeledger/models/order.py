@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tradeledger.domain.order import LocalOrder
@@ -58,3 +59,22 @@ class Order(ModelBase, LocalOrder):
     def __init__(self, **kwargs: Any) -> None:
         """Create an order; an unknown keyword raises ``TypeError`` naming it."""
         ModelBase.__init__(self, **kwargs)
+
+    @classmethod
+    def _commit(cls) -> None:
+        """Commit the scoped session (used by :meth:`LocalOrder.update_orders`)."""
+        cls.session.commit()
+
+    @staticmethod
+    def get_open_orders() -> Sequence[Order]:
+        """Every order freqtrade still considers open (``ft_is_open``), by id."""
+        stmt = select(Order).where(Order.ft_is_open.is_(True)).order_by(Order.id)
+        return Order.session.scalars(stmt).all()
+
+    @staticmethod
+    def order_by_id(order_id: str, pair: str | None = None) -> Order | None:
+        """The first order with this exchange ``order_id`` (and ``ft_pair`` if given)."""
+        stmt = select(Order).where(Order.order_id == str(order_id))
+        if pair:
+            stmt = stmt.where(Order.ft_pair == pair)
+        return Order.session.scalars(stmt.order_by(Order.id).limit(1)).first()
