@@ -23,6 +23,10 @@ Compatibility notes:
 * :func:`price_to_precision` with ``TICK_SIZE`` and ``ROUND_UP``/``ROUND_DOWN`` returns the
   input unchanged when it already lies on a step, else the stepped value passed through
   ``round(x, 14)`` -- freqtrade does exactly this, and the golden vectors depend on it.
+* :func:`price_to_precision` with ``DECIMAL_PLACES`` and ``ROUND_UP``/``ROUND_DOWN`` computes
+  ``ceil/floor(price * 10**n) / 10**n`` in float, as freqtrade does: the float product can
+  move a price that already lies on the grid by one step (``1.4265`` up → ``1.4266``). The
+  stop-loss values of the golden vectors depend on it, so it is reproduced, not fixed.
 * ccxt breaks ties of ``SIGNIFICANT_DIGITS``/``ROUND`` with a negative exponent (``12500`` to
   two digits) towards zero; here every ``ROUND`` tie goes away from zero.
 """
@@ -30,6 +34,7 @@ Compatibility notes:
 from __future__ import annotations
 
 import decimal
+import math
 from decimal import Decimal
 
 from tradeledger.domain.enums import (
@@ -120,6 +125,14 @@ def price_to_precision(
     """Round a price as freqtrade's ``price_to_precision`` does (identity without precision)."""
     if price_precision is None or precision_mode is None:
         return price
+    if precision_mode == DECIMAL_PLACES and rounding_mode in (ROUND_UP, ROUND_DOWN):
+        # freqtrade computes this in float: ceil/floor(price * 10**n) / 10**n. The float
+        # product can land just above/below the grid, moving a price that already lies on
+        # the grid by one step (1.4265 -> 1.4266 up); stop-loss values depend on it.
+        scale = float(10 ** int(price_precision))  # exact for the digits exchanges use
+        if rounding_mode == ROUND_UP:
+            return math.ceil(price * scale) / scale
+        return math.floor(price * scale) / scale
     value = dec(price)
     if precision_mode == TICK_SIZE and rounding_mode in (ROUND_UP, ROUND_DOWN):
         _check_modes(rounding_mode, precision_mode)

@@ -25,6 +25,8 @@ Deviations from freqtrade 2026.9 (deliberate):
   LocalTrade")`` for an unknown keyword (freqtrade stores typos as attributes).
 * ``LocalTrade(orders=[...])`` keeps the given orders (freqtrade silently drops them) and sets
   their backtesting back-reference ``_trade_bt``.
+* ``exit_reason`` and ``enter_tag`` longer than 255 characters are cut on ``LocalTrade`` too
+  (freqtrade cuts them only on the ORM ``Trade``).
 * Naive ``open_date`` / ``close_date`` given to the constructor are taken as UTC and aware
   ones are converted to UTC.
 * ``update_trade`` needs no database: it calls the hook :meth:`LocalTrade._commit`, a no-op
@@ -64,6 +66,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 from tradeledger.domain.enums import (
     CANCELED_EXCHANGE_STATES,
+    CUSTOM_TAG_MAX_LENGTH,
     DATETIME_PRINT_FORMAT,
     MATH_CLOSE_PREC,
     NON_OPEN_EXCHANGE_STATES,
@@ -170,6 +173,12 @@ def _num(name: str, value: Any) -> Decimal:
         return dec(value)
     except TypeError as exc:
         raise InvalidValueError(f"{name} must be a number, got {value!r}") from exc
+
+
+def _cut(value: str | None) -> str | None:
+    if isinstance(value, str) and len(value) > CUSTOM_TAG_MAX_LENGTH:
+        return value[:CUSTOM_TAG_MAX_LENGTH]
+    return value
 
 
 def _fmt_dt(value: datetime | None) -> str | None:
@@ -330,10 +339,10 @@ class LocalTrade:
     is_stop_loss_trailing: bool = False
     max_rate: float | None = None
     min_rate: float | None = None
-    exit_reason: str | None = ""
+    _exit_reason: str | None = ""
     exit_order_status: str | None = ""
     strategy: str | None = ""
-    enter_tag: str | None = None
+    _enter_tag: str | None = None
     timeframe: int | None = None
     trading_mode: TradingMode | None = TradingMode.SPOT
     amount_precision: float | None = None
@@ -389,6 +398,25 @@ class LocalTrade:
             f"leverage={_round_value(self.leverage or 1.0, 8)}, "
             f"open_rate={_round_value(self.open_rate, 8)}, open_since={open_since})"
         )
+
+    # ---- text fields cut to their column length (as Trade does on every backend) ------------
+    @property
+    def exit_reason(self) -> str | None:
+        """Why the trade exited (cut to 255 characters)."""
+        return self._exit_reason
+
+    @exit_reason.setter
+    def exit_reason(self, value: str | None) -> None:
+        self._exit_reason = _cut(value)
+
+    @property
+    def enter_tag(self) -> str | None:
+        """Tag of the entry signal (cut to 255 characters)."""
+        return self._enter_tag
+
+    @enter_tag.setter
+    def enter_tag(self, value: str | None) -> None:
+        self._enter_tag = _cut(value)
 
     # ---- simple properties ----------------------------------------------------------------
     @property
@@ -715,11 +743,13 @@ class LocalTrade:
                 dsub(self._calc_base_close(amount_d, rate, self.fee_close), total_interest)
             )
         if trading_mode == TradingMode.FUTURES:
-            funding_fees = dec(self.funding_fees or 0.0)
-            base = self._calc_base_close(amount_d, rate, self.fee_close)
+            # freqtrade adds the funding fees in float to the rounded close value; the golden
+            # vectors depend on that rounding order (visible when the position is dust).
+            funding_fees = self.funding_fees or 0.0
+            base = float(self._calc_base_close(amount_d, rate, self.fee_close))
             if self.is_short:
-                return float(dsub(base, funding_fees))
-            return float(dadd(base, funding_fees))
+                return base - funding_fees
+            return base + funding_fees
         raise UnsupportedTradingModeError(
             f"{trading_mode} trading is not yet available using freqtrade"
         )
@@ -1041,9 +1071,7 @@ class LocalTrade:
             seconds = (close_date_utc - open_date_utc).total_seconds()
             duration_s = int(seconds)
             duration_min = int(seconds // 60)
-        close_profit_pct = (
-            round(self.close_profit * 100, 2) if self.close_profit is not None else None
-        )
+        close_profit_pct = round(self.close_profit * 100, 2) if self.close_profit else None
         return {
             "trade_id": self.id,
             "pair": self.pair,
@@ -1057,7 +1085,7 @@ class LocalTrade:
             ),
             "stake_amount": round(self.stake_amount, 8),
             "max_stake_amount": (
-                round(self.max_stake_amount, 8) if self.max_stake_amount is not None else None
+                round(self.max_stake_amount, 8) if self.max_stake_amount else None
             ),
             "strategy": self.strategy,
             "enter_tag": self.enter_tag,
