@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import time_machine
 
-from _order_golden import diff, is_stale, load, parse_dt, record
+from tests._order_golden import diff, is_stale, load, parse_dt, record
 from tradeledger.domain.enums import NON_OPEN_EXCHANGE_STATES
 from tradeledger.domain.order import LocalOrder
 
@@ -116,7 +116,7 @@ def test_stale_updates_exist_in_golden() -> None:
 def test_golden_raising(sc: dict[str, Any]) -> None:
     exp = sc["parse"]["expect"]
     if "raises" in exp:
-        from _order_golden import EXC_CLASSES
+        from tests._order_golden import EXC_CLASSES
 
         with pytest.raises(EXC_CLASSES[exp["raises"]["class"]]):
             _parse(sc)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -78,3 +78,24 @@ class Order(ModelBase, LocalOrder):
         if pair:
             stmt = stmt.where(Order.ft_pair == pair)
         return Order.session.scalars(stmt.order_by(Order.id).limit(1)).first()
+
+    @classmethod
+    def parse_from_ccxt_object(
+        cls,
+        order: Mapping[str, Any],
+        pair: str,
+        side: str,
+        amount: float | None = None,
+        price: float | None = None,
+    ) -> Self:
+        """Create an order from a CCXT dictionary (see :meth:`LocalOrder.parse_from_ccxt_object`).
+
+        Deliberate deviation: when no price is known at all (no ``price`` argument and none in
+        the dictionary) ``ft_price`` is ``0.0`` instead of ``None``: the column is NOT NULL and
+        freqtrade fails at the next commit (and at every later one). ``safe_price`` then falls
+        back to ``0.0`` instead of ``None`` until the exchange reports a price.
+        """
+        obj = super().parse_from_ccxt_object(order, pair, side, amount, price)
+        if obj.__dict__.get("ft_price") is None:  # the mapped type says float; it may not be
+            obj.ft_price = 0.0
+        return obj
