@@ -44,11 +44,11 @@ however many locks, expired or not, the backtest has created.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import Select, and_, bindparam, literal_column, or_, select
+from sqlalchemy import Dialect, Select, and_, bindparam, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from tradeledger.domain.locks import (
@@ -95,6 +95,62 @@ _CHECKS: dict[tuple[int, str | None], Select[Any]] = {
     for pairs in (0, 1, 2)
     for side in (None, SIDE_ALL, "long", "short")
 }
+
+
+class _FastCheck:
+    """The check query as DB-API SQL text for one dialect (no SQLAlchemy execution overhead).
+
+    Runs on the session's own connection, so it sees exactly what a SQLAlchemy ``SELECT``
+    through ``PairLock.session`` would. The ``lock_end_time`` bound value goes through the
+    column type's bind processor (naive UTC, SQLite's text format). Dialects with another
+    parameter style use the SQLAlchemy statement instead (``usable`` is False).
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        style = dialect.paramstyle
+        self.usable = style in ("qmark", "format", "pyformat")
+        mark = "?" if style == "qmark" else "%s"
+        true = "true" if dialect.name == "postgresql" else "1"
+        end_type = PairLock.__table__.c.lock_end_time.type
+        processor = end_type.dialect_impl(dialect).bind_processor(dialect)
+        self.bind_end: Callable[[Any], Any] = processor or (lambda value: value)
+        self.sql: dict[tuple[int, str | None], str] = {}
+        for pairs in (0, 1, 2):
+            for side in (None, SIDE_ALL, "long", "short"):
+                conds = []
+                if pairs == 1:
+                    conds.append(f"pair = {mark}")
+                elif pairs == 2:
+                    conds.append(f"pair IN ({mark}, '*')")
+                conds.append(f"active = {true}")
+                conds.append(f"lock_end_time > {mark}")
+                if side == SIDE_ALL:
+                    conds.append("side = '*'")
+                elif side is not None:
+                    conds.append(f"side IN ({mark}, '*')")
+                self.sql[(pairs, side)] = (
+                    f"SELECT 1 FROM pairlocks WHERE {' AND '.join(conds)} LIMIT 1"
+                )
+
+    @classmethod
+    def for_dialect(cls, dialect: Dialect) -> _FastCheck:
+        return cls(dialect)
+
+    def run(self, dbapi_conn: Any, pairs: int, pair: str | None, now: datetime,
+            side: str | None) -> bool:
+        params: list[Any] = [pair] if pairs else []
+        params.append(self.bind_end(now))
+        if side is not None and side != SIDE_ALL:
+            params.append(side)
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute(self.sql[(pairs, side)], params)
+            return cursor.fetchone() is not None
+        finally:
+            cursor.close()
+
+
+_FAST: dict[Dialect, _FastCheck] = {}
 
 
 class PairLocks:
@@ -278,13 +334,24 @@ class PairLocks:
 
     @classmethod
     def _db_check(cls, pairs: int, pair: str | None, now: datetime, side: str | None) -> bool:
-        stmt = _CHECKS[(pairs, side)]
+        conn = PairLock.session().connection()
+        dialect = conn.dialect
+        fast = _FAST.get(dialect)
+        if fast is None:
+            fast = _FAST[dialect] = _FastCheck.for_dialect(dialect)
+        if fast.usable:
+            dbapi_conn = conn.connection.dbapi_connection
+            try:
+                return fast.run(dbapi_conn, pairs, pair, now, side)
+            except Exception:  # re-run below so that SQLAlchemy reports it
+                logger.debug("fast lock check failed; retrying through SQLAlchemy",
+                             exc_info=True)
         params: dict[str, Any] = {"now": now}
         if pairs:
             params["p"] = pair
         if side is not None and side != SIDE_ALL:
             params["s"] = side
-        return cls._session().execute(stmt, params).first() is not None
+        return conn.execute(_CHECKS[(pairs, side)], params).first() is not None
 
     @classmethod
     def get_all_locks(cls) -> list[PairLock] | list[LocalPairLock]:

@@ -1,0 +1,156 @@
+"""Benchmark of pair-lock checks (``PairLocks.is_pair_locked``), freqtrade's case 3.
+
+Setup as in the facts sheet §8: 50 active locks on 50 pairs, sides ``*``/``long``/``short``
+round robin; a *locked* pair has a ``*`` lock, an *unlocked* pair has none (so the global
+lock is looked up too). Database mode uses the default ``now`` (wall clock); backtesting
+mode passes a fixed candle time and ``side="long"`` as freqtrade's backtesting does. The
+``*_100k_expired`` cases add 100 000 expired locks (spread over the same pairs, half of
+them global) before measuring.
+
+Usage::
+
+    python bench/bench_locks.py                 # every case, 20 000 calls (DB: 5 000)
+    python bench/bench_locks.py bt_locked 100000
+
+Importable: :func:`run_case` ``(name, n) -> dict`` and :data:`CASES`.
+Environment: ``TRADELEDGER_BENCH_PG`` (admin URL of a PostgreSQL server, default
+``postgresql+psycopg://postgres@127.0.0.1:5432``); a random database is created and dropped.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from tradeledger.db import close_db, init_db
+from tradeledger.services.pairlocks import PairLocks
+
+PG_ADMIN_URL = os.environ.get("TRADELEDGER_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
+N_ACTIVE = 50
+N_EXPIRED = 100_000
+LOCKED_PAIR = "PAIR0/USDT"  # side '*'
+UNLOCKED_PAIR = "NOLOCK/USDT"
+SIDES = ("*", "long", "short")
+CANDLE = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+
+CASES: tuple[str, ...] = (
+    "bt_locked",
+    "bt_unlocked",
+    "bt_locked_100k_expired",
+    "bt_unlocked_100k_expired",
+    "db_locked_sqlite_file",
+    "db_unlocked_sqlite_file",
+    "db_locked_postgresql",
+    "db_unlocked_postgresql",
+)
+
+
+@contextmanager
+def _sqlite_file() -> Iterator[str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        yield f"sqlite:///{tmp}/bench-locks.sqlite"
+        close_db()
+
+
+@contextmanager
+def _postgresql() -> Iterator[str]:
+    name = f"tl_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{PG_ADMIN_URL}/{name}"
+    finally:
+        close_db()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _create_locks(now: datetime, *, expired: int) -> None:
+    """50 active locks (and ``expired`` expired ones) through the public API."""
+    for i in range(expired):
+        pair = "*" if i % 2 else f"PAIR{i % N_ACTIVE}/USDT"
+        until = now - timedelta(minutes=5 * (expired - i) + 10)
+        PairLocks.lock_pair(pair, until, "old", now=until - timedelta(hours=1),
+                            side=SIDES[i % 3])
+    for i in range(N_ACTIVE):
+        PairLocks.lock_pair(f"PAIR{i}/USDT", now + timedelta(hours=2), "bench", now=now,
+                            side=SIDES[i % 3])
+
+
+def _time_calls(fn: Callable[[], bool], n: int) -> tuple[float, bool]:
+    result = fn()  # warm up (statement compilation, caches)
+    for _ in range(min(200, n)):
+        fn()
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()
+        elapsed = time.perf_counter() - start
+    finally:
+        gc.enable()
+    return elapsed, result
+
+
+def run_case(name: str, n: int) -> dict[str, Any]:
+    """Run benchmark case ``name`` with ``n`` timed calls; return its figures.
+
+    Returns:
+        ``{"case", "calls", "seconds", "calls_per_s", "result"}`` (``result`` is the answer
+        of the check, ``True`` for the locked cases).
+    """
+    if name not in CASES:
+        raise ValueError(f"unknown case {name!r}; known: {', '.join(CASES)}")
+    pair = LOCKED_PAIR if "_locked" in name else UNLOCKED_PAIR
+    if name.startswith("bt_"):
+        PairLocks.use_db = False
+        PairLocks.timeframe = "5m"
+        PairLocks.reset_locks()
+        try:
+            _create_locks(CANDLE, expired=N_EXPIRED if "expired" in name else 0)
+            check = PairLocks.is_pair_locked
+            elapsed, result = _time_calls(lambda: check(pair, CANDLE, "long"), n)
+        finally:
+            PairLocks.reset_locks()
+            PairLocks.use_db = True
+            PairLocks.timeframe = ""
+    else:
+        database = _sqlite_file if name.endswith("sqlite_file") else _postgresql
+        with database() as url:
+            init_db(url)
+            PairLocks.use_db = True
+            PairLocks.timeframe = "5m"
+            try:
+                _create_locks(datetime.now(UTC), expired=0)
+                check = PairLocks.is_pair_locked
+                elapsed, result = _time_calls(lambda: check(pair), n)
+            finally:
+                PairLocks.timeframe = ""
+    return {"case": name, "calls": n, "seconds": round(elapsed, 6),
+            "calls_per_s": round(n / elapsed, 1), "result": result}
+
+
+def main(argv: list[str]) -> int:
+    names = [argv[0]] if argv else list(CASES)
+    for name in names:
+        n = int(argv[1]) if len(argv) > 1 else (20_000 if name.startswith("bt_") else 5_000)
+        print(json.dumps(run_case(name, n)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
