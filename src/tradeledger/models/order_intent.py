@@ -93,8 +93,9 @@ class OrderIntent(ModelBase):
             "exchange_status": self.exchange_status,
             "error": self.error,
             "created_at": self.created_at_utc.isoformat(),
-            "updated_at": None if self.updated_at is None else to_aware_utc(
-                self.updated_at).isoformat(),
+            "updated_at": None
+            if self.updated_at is None
+            else to_aware_utc(self.updated_at).isoformat(),
         }
 
 

@@ -82,11 +82,13 @@ def _positive(field: str, value: Any, *, allow_none: bool = False) -> float | No
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidOrderError(f"intent {field} must be a number, got {value!r}",
-                                field=field, value=value)
+        raise InvalidOrderError(
+            f"intent {field} must be a number, got {value!r}", field=field, value=value
+        )
     if not math.isfinite(value) or value <= 0:
-        raise InvalidOrderError(f"intent {field} must be finite and > 0, got {value!r}",
-                                field=field, value=value)
+        raise InvalidOrderError(
+            f"intent {field} must be finite and > 0, got {value!r}", field=field, value=value
+        )
     return float(value)
 
 
@@ -121,18 +123,25 @@ def record_intent(
         sqlalchemy.exc.IntegrityError: ``client_order_id`` is already used.
     """
     if side not in ORDER_SIDES:
-        raise InvalidOrderError(f"intent side must be one of {sorted(ORDER_SIDES)}, got {side!r}",
-                                field="side", value=side)
+        raise InvalidOrderError(
+            f"intent side must be one of {sorted(ORDER_SIDES)}, got {side!r}",
+            field="side",
+            value=side,
+        )
     if not isinstance(pair, str) or not pair:
-        raise InvalidOrderError(f"intent pair must be a non-empty string, got {pair!r}",
-                                field="pair", value=pair)
+        raise InvalidOrderError(
+            f"intent pair must be a non-empty string, got {pair!r}", field="pair", value=pair
+        )
     amount_f = _positive("amount", amount)
     price_f = _positive("price", price, allow_none=True)
     cid = client_order_id if client_order_id is not None else new_client_order_id()
     if not isinstance(cid, str) or not cid or len(cid) > _CLIENT_ID_MAX:
         raise InvalidOrderError(
             f"client_order_id must be a non-empty string of at most {_CLIENT_ID_MAX} characters,"
-            f" got {cid!r}", field="client_order_id", value=cid)
+            f" got {cid!r}",
+            field="client_order_id",
+            value=cid,
+        )
     intent = OrderIntent(
         client_order_id=cid,
         ft_trade_id=trade_id,
@@ -166,8 +175,9 @@ def get_intent(client_order_id: str) -> OrderIntent:
     return intent
 
 
-def pending_intents(*, older_than: timedelta | None = None,
-                    now: datetime | None = None) -> list[OrderIntent]:
+def pending_intents(
+    *, older_than: timedelta | None = None, now: datetime | None = None
+) -> list[OrderIntent]:
     """Intents still ``pending`` (optionally only those created more than ``older_than`` ago)."""
     stmt = select(OrderIntent).where(OrderIntent.status == INTENT_PENDING)
     if older_than is not None:
@@ -212,14 +222,18 @@ def _book(trade: Any, order: Order, new: bool, outcome: UpdateOutcome | None) ->
     if new:
         return True
     assert outcome is not None
-    return outcome.changed and not outcome.stale and (
-        outcome.closed_now or outcome.fill_delta > 0
-    )
+    return outcome.changed and not outcome.stale and (outcome.closed_now or outcome.fill_delta > 0)
 
 
 def _upsert_order(
-    trade: Any, ccxt_order: Mapping[str, Any], *, pair: str, side: str,
-    amount: float | None, price: float | None, tag: str | None,
+    trade: Any,
+    ccxt_order: Mapping[str, Any],
+    *,
+    pair: str,
+    side: str,
+    amount: float | None,
+    price: float | None,
+    tag: str | None,
 ) -> tuple[Order, bool, UpdateOutcome | None]:
     order_id = validate_ccxt_order(ccxt_order)
     existing = Order.order_by_id(order_id, pair=pair)
@@ -238,8 +252,9 @@ def _upsert_order(
     return order, True, None
 
 
-def _finish(trade: Any, order: Order, new: bool, outcome: UpdateOutcome | None,
-            apply_fill: bool) -> None:
+def _finish(
+    trade: Any, order: Order, new: bool, outcome: UpdateOutcome | None, apply_fill: bool
+) -> None:
     session = Order.session
     try:
         if apply_fill and _book(trade, order, new, outcome):
@@ -296,8 +311,13 @@ def attach_exchange_response(
                     f"trade {intent.ft_trade_id} of order intent {client_order_id!r} not found"
                 )
         order, new, outcome = _upsert_order(
-            trade, ccxt_order, pair=intent.pair, side=intent.side, amount=intent.amount,
-            price=intent.price, tag=intent.ft_order_tag,
+            trade,
+            ccxt_order,
+            pair=intent.pair,
+            side=intent.side,
+            amount=intent.amount,
+            price=intent.price,
+            tag=intent.ft_order_tag,
         )
         intent.status = INTENT_ACKNOWLEDGED
         intent.exchange_order_id = order_id
@@ -313,7 +333,10 @@ def attach_exchange_response(
 
 
 def apply_exchange_update(
-    trade: Trade, ccxt_order: Mapping[str, Any], *, side: str | None = None,
+    trade: Trade,
+    ccxt_order: Mapping[str, Any],
+    *,
+    side: str | None = None,
     apply_fill: bool = True,
 ) -> tuple[Order, UpdateOutcome | None]:
     """Apply a CCXT order (websocket, REST poll or backfill) to ``trade`` and commit.
@@ -335,11 +358,17 @@ def apply_exchange_update(
         if existing is None and side is None:
             raise InvalidOrderError(
                 f"order {ccxt_order['id']!r} is unknown on {trade.pair}; give its side",
-                field="side", value=None,
+                field="side",
+                value=None,
             )
         order, new, outcome = _upsert_order(
-            trade, ccxt_order, pair=trade.pair, side=side or existing.ft_order_side,  # type: ignore[union-attr]
-            amount=None, price=None, tag=None,
+            trade,
+            ccxt_order,
+            pair=trade.pair,
+            side=side or existing.ft_order_side,  # type: ignore[union-attr]
+            amount=None,
+            price=None,
+            tag=None,
         )
         session.flush()
     except BaseException:
@@ -367,8 +396,9 @@ def resolve_intent(
         The intent, now ``acknowledged`` or ``not_found``.
     """
     if exchange_order is None:
-        return _set_intent_status(client_order_id, INTENT_NOT_FOUND,
-                                  "exchange does not know this client order id")
+        return _set_intent_status(
+            client_order_id, INTENT_NOT_FOUND, "exchange does not know this client order id"
+        )
     attach_exchange_response(client_order_id, exchange_order, trade=trade)
     return get_intent(client_order_id)
 

@@ -179,9 +179,17 @@ def build_recovery_report(
     now = to_aware_utc(now) if now is not None else dt_now()
     sess: Any = session if session is not None else Order.session
     open_trade_rows = sess.execute(
-        select(Trade.id, Trade.pair, Trade.is_short, Trade.amount, Trade.open_rate,
-               Trade.stop_loss, Trade.open_date)
-        .where(Trade.is_open.is_(True)).order_by(Trade.id)
+        select(
+            Trade.id,
+            Trade.pair,
+            Trade.is_short,
+            Trade.amount,
+            Trade.open_rate,
+            Trade.stop_loss,
+            Trade.open_date,
+        )
+        .where(Trade.is_open.is_(True))
+        .order_by(Trade.id)
     ).all()
     open_orders = list(
         sess.scalars(select(Order).where(Order.ft_is_open.is_(True)).order_by(Order.id)).all()
@@ -193,8 +201,13 @@ def build_recovery_report(
     open_ids = {row.id for row in open_trade_rows}
     trades = tuple(
         TradeInfo(
-            id=row.id, pair=row.pair, is_short=bool(row.is_short), amount=row.amount,
-            open_rate=row.open_rate, stop_loss=row.stop_loss, open_date=_aware(row.open_date),
+            id=row.id,
+            pair=row.pair,
+            is_short=bool(row.is_short),
+            amount=row.amount,
+            open_rate=row.open_rate,
+            stop_loss=row.stop_loss,
+            open_date=_aware(row.open_date),
             open_orders=tuple(by_trade.get(row.id, ())),
         )
         for row in open_trade_rows
@@ -208,8 +221,13 @@ def build_recovery_report(
     ).all()
     intent_infos = tuple(
         IntentInfo(
-            client_order_id=i.client_order_id, trade_id=i.ft_trade_id, pair=i.pair,
-            side=i.side, order_type=i.order_type, amount=i.amount, price=i.price,
+            client_order_id=i.client_order_id,
+            trade_id=i.ft_trade_id,
+            pair=i.pair,
+            side=i.side,
+            order_type=i.order_type,
+            amount=i.amount,
+            price=i.price,
             created_at=to_aware_utc(i.created_at),
             seconds_pending=(now - to_aware_utc(i.created_at)).total_seconds(),
         )
