@@ -141,8 +141,11 @@ def floats_close(a: float, b: float) -> bool:
     return abs(a - b) <= max(ABS_TOL, REL_TOL * max(abs(a), abs(b)))
 
 
-def compare(expected: Any, actual: Any, path: str = "") -> list[str]:
-    """Mismatches between a golden value and ours (empty list = equal)."""
+def compare(expected: Any, actual: Any, path: str = "", cut_text: bool = False) -> list[str]:
+    """Mismatches between a golden value and ours (empty list = equal).
+
+    ``cut_text``: expect over-long order tags cut to 255 characters (ORM, DESIGN.md).
+    """
     if isinstance(expected, dict):
         if not isinstance(actual, dict):
             return [f"{path}: expected dict, got {actual!r}"]
@@ -154,7 +157,7 @@ def compare(expected: Any, actual: Any, path: str = "") -> list[str]:
         if extra:
             out.append(f"{path}: unexpected keys {sorted(extra)}")
         for key in expected.keys() & actual.keys():
-            out.extend(compare(expected[key], actual[key], f"{path}.{key}"))
+            out.extend(compare(expected[key], actual[key], f"{path}.{key}", cut_text))
         return out
     if isinstance(expected, list):
         if not isinstance(actual, list | tuple):
@@ -163,7 +166,7 @@ def compare(expected: Any, actual: Any, path: str = "") -> list[str]:
             return [f"{path}: expected {len(expected)} items, got {len(actual)}: {actual!r}"]
         out = []
         for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
-            out.extend(compare(e, a, f"{path}[{i}]"))
+            out.extend(compare(e, a, f"{path}[{i}]", cut_text))
         return out
     if expected is None or isinstance(expected, bool) or isinstance(actual, bool):
         if expected is actual or (
@@ -178,7 +181,7 @@ def compare(expected: Any, actual: Any, path: str = "") -> list[str]:
             return []
         return [f"{path}: expected {expected!r}, got {actual!r}"]
     if isinstance(expected, str):
-        if path.endswith("ft_order_tag") and len(expected) > 255:
+        if cut_text and path.endswith("ft_order_tag") and len(expected) > 255:
             # DESIGN.md deliberate deviation: over-long text is cut to the column length on
             # every backend (freqtrade's SQLite run kept the whole order tag).
             expected = expected[:255]
@@ -245,7 +248,9 @@ def probe_results(trade: Any, op: dict[str, Any]) -> dict[str, tuple[bool, Any]]
     return out
 
 
-def compare_probe(expected: dict[str, Any], results: dict[str, tuple[bool, Any]]) -> list[str]:
+def compare_probe(
+    expected: dict[str, Any], results: dict[str, tuple[bool, Any]], cut_text: bool = False
+) -> list[str]:
     """Compare probe results, including recorded exceptions."""
     out: list[str] = []
     if expected.keys() != results.keys():
@@ -267,7 +272,7 @@ def compare_probe(expected: dict[str, Any], results: dict[str, tuple[bool, Any]]
             if Decimal(exp["decimal"]) != value["decimal"]:
                 out.append(f"{key}.decimal: expected {exp['decimal']}, got {value['decimal']}")
             continue
-        out.extend(compare(exp, value, key))
+        out.extend(compare(exp, value, key, cut_text))
     return out
 
 
@@ -290,12 +295,14 @@ class GoldenReplayer:
         after_op: Callable[[Any], Any] = _identity,
         on_error: Callable[[Any], Any] = _identity,
         query_cls: Any = None,
+        cut_text: bool = False,
     ) -> None:
         self.trade_factory = trade_factory
         self.order_factory = order_factory
         self.after_op = after_op
         self.on_error = on_error
         self.query_cls = query_cls
+        self.cut_text = cut_text
 
     # ---- live ops -------------------------------------------------------------------------
     def apply_op(self, trade: Any, op: dict[str, Any], at: datetime) -> None:
@@ -377,14 +384,15 @@ class GoldenReplayer:
                 if op["op"] == "probe":
                     res = probe_results(trade, op)
                     out.extend(
-                        f"{sid} op{index} probe {m}" for m in compare_probe(op["expect"], res)
+                        f"{sid} op{index} probe {m}"
+                        for m in compare_probe(op["expect"], res, self.cut_text)
                     )
                     continue
                 self.apply_op(trade, op, at)
                 trade = self.after_op(trade)
                 out.extend(
                     f"{sid} op{index} {op['op']} {m}"
-                    for m in compare(op["expect"], snapshot(trade))
+                    for m in compare(op["expect"], snapshot(trade), cut_text=self.cut_text)
                 )
         return out
 
@@ -428,7 +436,8 @@ class GoldenReplayer:
                     if op["op"] == "probe":
                         res = probe_results(trade, op)
                         out.extend(
-                            f"{sid} op{index} probe {m}" for m in compare_probe(op["expect"], res)
+                            f"{sid} op{index} probe {m}"
+                            for m in compare_probe(op["expect"], res, self.cut_text)
                         )
                         continue
                     self.apply_op(trade, op, at)
@@ -441,7 +450,7 @@ class GoldenReplayer:
                 if "expect" in op:
                     out.extend(
                         f"{sid} op{index} {op['op']} {m}"
-                        for m in compare(op["expect"], snapshot(trade))
+                        for m in compare(op["expect"], snapshot(trade), cut_text=self.cut_text)
                     )
         return out, None, trade
 
@@ -468,10 +477,15 @@ class GoldenReplayer:
                     trade = trades[op["trade_index"]]
                     if op["op"] == "probe":
                         res = probe_results(trade, op)
-                        out.extend(f"{prefix} {m}" for m in compare_probe(op["expect"], res))
+                        out.extend(
+                            f"{prefix} {m}" for m in compare_probe(op["expect"], res, self.cut_text)
+                        )
                         continue
                     self.apply_op(trade, op, at)
-                out.extend(f"{prefix} {m}" for m in compare(op["expect"], snapshot(trade)))
+                out.extend(
+                    f"{prefix} {m}"
+                    for m in compare(op["expect"], snapshot(trade), cut_text=self.cut_text)
+                )
         return out
 
     @staticmethod

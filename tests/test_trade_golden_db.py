@@ -73,7 +73,7 @@ def after_error(trade: Trade) -> Trade:
 
 
 def _replayer() -> GoldenReplayer:
-    return GoldenReplayer(db_factory, Order, after_op=reload, on_error=after_error)
+    return GoldenReplayer(db_factory, Order, after_op=reload, on_error=after_error, cut_text=True)
 
 
 @pytest.mark.parametrize("scenario", TRADE_FILE["scenarios"], ids=lambda s: s["id"])
