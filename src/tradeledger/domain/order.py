@@ -27,7 +27,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeGuard
 
 from tradeledger.domain.enums import DATETIME_PRINT_FORMAT, NON_OPEN_EXCHANGE_STATES
 from tradeledger.domain.money import dec, div18, dmul, to_float
@@ -45,6 +45,7 @@ __all__ = [
     "ORDER_SIDES",
     "LocalOrder",
     "UpdateOutcome",
+    "fee_from_ccxt",
     "validate_ccxt_order",
 ]
 
@@ -141,7 +142,7 @@ class UpdateOutcome:
         return max(after - before, 0.0)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -252,6 +253,30 @@ def validate_ccxt_order(order: Any, *, stored_amount: float | None = None) -> st
                 value=order.get("filled"),
             )
     return order_id
+
+
+def fee_from_ccxt(order: Mapping[str, Any]) -> tuple[float, str | None, float | None] | None:
+    """Return ``(cost, currency, rate)`` of a CCXT order's fee (``fee`` or first of ``fees``).
+
+    ``None`` when the order carries no usable fee (missing, or cost not a number >= 0).
+    """
+    fee = order.get("fee")
+    if not isinstance(fee, Mapping):
+        fees = order.get("fees")
+        first = fees[0] if isinstance(fees, list) and fees else None
+        fee = first if isinstance(first, Mapping) else None
+    if fee is None:
+        return None
+    cost = fee.get("cost")
+    if not _is_number(cost) or not math.isfinite(cost) or cost < 0:
+        return None
+    currency = fee.get("currency")
+    rate = fee.get("rate")
+    return (
+        float(cost),
+        currency if isinstance(currency, str) else None,
+        float(rate) if _is_number(rate) and math.isfinite(rate) else None,
+    )
 
 
 def _fmt_date(value: datetime | None) -> str | None:

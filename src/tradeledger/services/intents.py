@@ -32,7 +32,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tradeledger.db import get_engine
-from tradeledger.domain.order import ORDER_SIDES, UpdateOutcome, validate_ccxt_order
+from tradeledger.domain.order import (
+    ORDER_SIDES,
+    UpdateOutcome,
+    fee_from_ccxt,
+    validate_ccxt_order,
+)
 from tradeledger.domain.timeutil import dt_now, to_aware_utc
 from tradeledger.exceptions import (
     DependencyException,
@@ -252,12 +257,28 @@ def _upsert_order(
     return order, True, None
 
 
+def _record_fee(trade: Any, order: Order, ccxt_order: Mapping[str, Any]) -> None:
+    """Record the order's fee on the trade once per side (as freqtrade's bot does)."""
+    fee = fee_from_ccxt(ccxt_order)
+    if fee is None:
+        return
+    side = trade.exit_side if order.ft_order_side == "stoploss" else order.ft_order_side
+    if not trade.fee_updated(side):
+        trade.update_fee(fee[0], fee[1], fee[2], side)
+
+
 def _finish(
-    trade: Any, order: Order, new: bool, outcome: UpdateOutcome | None, apply_fill: bool
+    trade: Any,
+    order: Order,
+    new: bool,
+    outcome: UpdateOutcome | None,
+    apply_fill: bool,
+    ccxt_order: Mapping[str, Any],
 ) -> None:
     session = Order.session
     try:
         if apply_fill and _book(trade, order, new, outcome):
+            _record_fee(trade, order, ccxt_order)
             trade.update_trade(order)  # commits
         session.commit()
     except BaseException:
@@ -328,7 +349,7 @@ def attach_exchange_response(
     except BaseException:
         session.rollback()
         raise
-    _finish(trade, order, new, outcome, apply_fill)
+    _finish(trade, order, new, outcome, apply_fill, ccxt_order)
     return order
 
 
@@ -374,7 +395,7 @@ def apply_exchange_update(
     except BaseException:
         session.rollback()
         raise
-    _finish(trade, order, new, outcome, apply_fill)
+    _finish(trade, order, new, outcome, apply_fill, ccxt_order)
     return order, outcome
 
 

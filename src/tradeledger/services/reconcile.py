@@ -58,7 +58,7 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from tradeledger.domain.enums import NON_OPEN_EXCHANGE_STATES, ExitType
-from tradeledger.domain.order import LocalOrder, validate_ccxt_order
+from tradeledger.domain.order import LocalOrder, fee_from_ccxt, validate_ccxt_order
 from tradeledger.domain.timeutil import dt_now, to_aware_utc
 from tradeledger.exceptions import InvalidOrderError
 from tradeledger.models.order import Order
@@ -675,30 +675,11 @@ def _compare(
     ]
 
 
-def _fee_of(ex: Mapping[str, Any]) -> tuple[float, str | None, float | None] | None:
-    fee = ex.get("fee")
-    if not isinstance(fee, Mapping):
-        fees = ex.get("fees")
-        fee = fees[0] if isinstance(fees, list) and fees and isinstance(fees[0], Mapping) else None
-    if fee is None:
-        return None
-    cost = fee.get("cost")
-    if isinstance(cost, bool) or not isinstance(cost, (int, float)) or cost < 0:
-        return None
-    currency = fee.get("currency")
-    rate = fee.get("rate")
-    return (
-        float(cost),
-        currency if isinstance(currency, str) else None,
-        float(rate) if isinstance(rate, (int, float)) and not isinstance(rate, bool) else None,
-    )
-
-
 def _missing_fee(o: Any, ex: Mapping[str, Any], base: dict[str, Any]) -> Difference | None:
     trade = o.trade
     if trade is None or not _is_final(ex.get("status")) or not (ex.get("filled") or 0) > 0:
         return None
-    fee = _fee_of(ex)
+    fee = fee_from_ccxt(ex)
     if fee is None:
         return None
     side = trade.exit_side if o.ft_order_side == "stoploss" else o.ft_order_side
@@ -939,6 +920,10 @@ def _apply_one(
                 intent.exchange_status = order.status
                 intent.updated_at = when
                 order.ft_order_tag = intent.ft_order_tag
+        fee = fee_from_ccxt(d.exchange_order)
+        fee_side = trade.exit_side if d.side == "stoploss" else d.side
+        if fee is not None and not order.ft_is_open and not trade.fee_updated(fee_side):
+            trade.update_fee(fee[0], fee[1], fee[2], fee_side)
         if d.side == trade.exit_side and not trade.exit_reason:
             trade.exit_reason = ExitType.SOLD_ON_EXCHANGE.value
         session.flush()
@@ -950,7 +935,7 @@ def _apply_one(
         trade = o.trade
         before = _trade_state(trade)
         assert d.exchange_order is not None and d.side is not None
-        fee = _fee_of(d.exchange_order)
+        fee = fee_from_ccxt(d.exchange_order)
         if fee is not None:
             trade.update_fee(fee[0], fee[1], fee[2], d.side)
         return before, _trade_state(trade)
