@@ -1176,6 +1176,7 @@ class LocalTrade:
             amount=data["amount"],
             amount_requested=data.get("amount_requested", data["amount"]),
             stake_amount=data["stake_amount"],
+            max_stake_amount=data.get("max_stake_amount"),
             strategy=data.get("strategy"),
             enter_tag=data.get("enter_tag"),
             timeframe=data.get("timeframe"),

@@ -197,7 +197,8 @@ class Trade(ModelBase, LocalTrade):
     @staticmethod
     def get_trades(trade_filter: Any = None, include_orders: bool = True) -> ScalarResult[Trade]:
         """Trades matching ``trade_filter`` (orders loaded with one extra query in total)."""
-        return Trade.session.scalars(Trade.get_trades_query(trade_filter, include_orders))
+        query = Trade.get_trades_query(trade_filter, include_orders)
+        return Trade.session.scalars(query)
 
     @staticmethod
     def get_trades_proxy(
