@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from tradeledger import (
     DatabaseUnavailableError,
@@ -89,12 +89,44 @@ def test_mask_url_variants() -> None:
     assert mask_url("sqlite:///a.sqlite") == "sqlite:///a.sqlite"
 
 
-def test_no_password_in_logs_on_success(backend: str, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)
-    init_db(backend)
-    for record in caplog.records:
-        msg = record.getMessage()
-        assert "@" not in msg or "***" in msg or "sqlite" in msg
+@pytest.mark.parametrize("server", ["postgresql", "mariadb"])
+def test_no_password_in_logs_or_errors_with_real_password(
+    server: str, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """Connect with a real password (PG trust auth ignores it; MariaDB gets a user for it)."""
+    from sqlalchemy import create_engine
+
+    from tests.conftest import MY_ADMIN_URL, make_backend_url
+
+    url, drop = make_backend_url(server, tmp_path)
+    try:
+        if server == "postgresql":
+            url = url.replace("postgres@", f"postgres:{SECRET}@")
+        else:
+            dbname = url.rsplit("/", 1)[1]
+            admin = create_engine(MY_ADMIN_URL, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text("DROP USER IF EXISTS 'tl_pw'@'%'"))
+                conn.execute(text(f"CREATE USER 'tl_pw'@'%' IDENTIFIED BY '{SECRET}'"))
+                conn.execute(text(f"GRANT ALL ON `{dbname}`.* TO 'tl_pw'@'%'"))
+            admin.dispose()
+            url = url.replace("root@", f"tl_pw:{SECRET}@")
+        caplog.set_level(logging.DEBUG)
+        engine = init_db(url, echo=True)
+        assert SECRET not in repr(engine) and SECRET not in str(engine.url)
+        with pytest.raises(Exception) as info:  # noqa: B017, PT011 - any SQL error will do
+            Trade.session.execute(text("SELECT * FROM no_such_table"))
+        assert SECRET not in str(info.value)
+        Trade.rollback()
+        with pytest.raises(DatabaseUnavailableError) as info2:
+            init_db(url.replace("127.0.0.1:", "127.0.0.1:1") if server == "postgresql"
+                    else url.replace("3306", "1"))
+        assert SECRET not in str(info2.value)
+        for record in caplog.records:
+            assert SECRET not in record.getMessage()
+            assert SECRET not in str(record.args)
+    finally:
+        drop()
 
 
 def test_sqlite_file_pragmas_and_permissions(tmp_path: Path) -> None:
@@ -209,3 +241,25 @@ def test_close_db() -> None:
     close_db()
     with pytest.raises(OperationalException):
         get_engine()
+
+
+def test_request_scope_returns_connections_to_the_pool(backend: str) -> None:
+    engine = init_db(backend)
+    for _ in range(5):
+        with request_scope():
+            Trade.session.execute(text("SELECT 1"))
+    if hasattr(engine.pool, "checkedout"):
+        # the main thread's own scoped session was never used here
+        assert engine.pool.checkedout() == 0
+
+
+def test_request_scope_rolls_back_uncommitted_work(backend: str) -> None:
+    from tradeledger.models import Trade as T
+
+    init_db(backend)
+    with request_scope():
+        T.session.add(T(pair="BTC/USDT", exchange="binance", open_rate=1.0, amount=1.0,
+                        stake_amount=1.0, fee_open=0.0, fee_close=0.0))
+        T.session.flush()
+    with request_scope():
+        assert T.session.scalars(select(T)).all() == []

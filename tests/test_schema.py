@@ -82,7 +82,7 @@ def reference_engine(backend: str, tmp_path: Any) -> tuple[Engine, Any]:
     eng = create_engine(url)
     ddl = (DDL_DIR / "freqtrade-2026.9-ddl-sqlite.sql").read_text()
     ddl = ddl.replace('"', "`")
-    ddl = re.sub(r"id INTEGER NOT NULL,", "id INTEGER NOT NULL AUTO_INCREMENT,", ddl)
+    ddl = re.sub(r"(?m)^\s+id INTEGER NOT NULL,", "\tid INTEGER NOT NULL AUTO_INCREMENT,", ddl)
     ddl = ddl.replace("DATETIME", "DATETIME(6)").replace("FLOAT", "DOUBLE")
     with eng.begin() as conn:
         for stmt in [s for s in ddl.split(";") if s.strip()]:

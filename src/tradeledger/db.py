@@ -27,6 +27,7 @@ import os
 import re
 import threading
 import uuid
+from collections.abc import Sequence
 from contextvars import ContextVar, Token
 from pathlib import Path
 from types import TracebackType
@@ -68,6 +69,7 @@ _request_id_ctx_var: ContextVar[str | None] = ContextVar("request_id", default=N
 _state_lock = threading.RLock()
 _engine: Engine | None = None
 _read_engine: Engine | None = None
+_scoped_sessions: list[scoped_session[Any]] = []
 
 _PASSWORD_RE = re.compile(r"(?P<head>[a-zA-Z0-9+_.-]+://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<tail>@)")
 
@@ -259,8 +261,10 @@ def _bind_sessions(engine: Engine) -> None:
                             scopefunc=get_request_or_thread_id)
     for mapper in ModelBase.registry.mappers:
         mapper.class_.session = scoped
-    _CustomData.session = scoped_session(sessionmaker(bind=engine, autoflush=True),
-                                         scopefunc=get_request_or_thread_id)
+    custom = scoped_session(sessionmaker(bind=engine, autoflush=True),
+                            scopefunc=get_request_or_thread_id)
+    _CustomData.session = custom
+    _scoped_sessions[:] = [scoped, custom]
 
 
 def init_db(
@@ -275,6 +279,8 @@ def init_db(
     sqlite_synchronous: str = "FULL",
     busy_timeout_ms: int = 30_000,
     echo: bool = False,
+    extra_migrations: Sequence[str | os.PathLike[str]] | None = None,
+    migration_lock_timeout: float = 600.0,
 ) -> Engine:
     """Open (and if needed create or upgrade) the database at ``db_url`` and bind sessions.
 
@@ -292,6 +298,10 @@ def init_db(
         sqlite_synchronous: ``PRAGMA synchronous`` for SQLite files (default ``FULL``).
         busy_timeout_ms: how long SQLite waits for a lock before giving up.
         echo: log SQL statements.
+        extra_migrations: directories holding your own Alembic revisions (a branch that
+            depends on a tradeledger revision); applied with the library's, see
+            ``docs/migrations.md``.
+        migration_lock_timeout: seconds to wait while another process migrates.
 
     Returns:
         The engine now bound to every model class.
@@ -317,7 +327,9 @@ def init_db(
             _check_connection(read_engine)
         from tradeledger.migrations import prepare_database
 
-        prepare_database(engine, migrate=migrate, mode=mode, bot_id=bot_id)
+        prepare_database(engine, migrate=migrate, mode=mode, bot_id=bot_id,
+                         extra_migrations=extra_migrations,
+                         lock_timeout=migration_lock_timeout)
     except BaseException:
         engine.dispose()
         if read_engine is not None:
@@ -401,10 +413,5 @@ class request_scope:  # noqa: N801 - used like a function: ``with request_scope(
 
 
 def _remove_current_sessions() -> None:
-    from tradeledger.models import ModelBase, _CustomData
-
-    seen: set[int] = set()
-    for scoped in (getattr(ModelBase, "session", None), getattr(_CustomData, "session", None)):
-        if scoped is not None and id(scoped) not in seen:
-            seen.add(id(scoped))
-            scoped.remove()
+    for scoped in list(_scoped_sessions):
+        scoped.remove()
