@@ -542,25 +542,38 @@ def test_check_is_served_by_the_index_on_servers(db: Engine) -> None:
     def capture(conn: Any, cursor: Any, statement: str, params: Any, *args: Any) -> None:
         captured.append((statement, params))
 
-    # the fast path bypasses SQLAlchemy's events; force the SQLAlchemy statement once to
-    # see its plan, which is the same query
+    # the DB-API fast path bypasses SQLAlchemy's events; make it fail once so that the
+    # check falls back to the SQLAlchemy statement (the same query) and its plan is seen
+    def broken(*args: Any) -> bool:
+        raise RuntimeError("fast path off")
+
     from tradeledger.services import pairlocks as svc
 
-    saved = dict(svc._FAST)
-    svc._FAST.clear()
     event.listen(db, "before_cursor_execute", capture)
     try:
-        for dialect in (db.dialect,):
-            svc._FAST[dialect] = svc._FastCheck(dialect)
-            svc._FAST[dialect].usable = False
-        PairLocks.is_pair_locked("P7/USDT", T0, side="long")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(svc._FastCheck, "run", broken)
+            assert PairLocks.is_pair_locked("P7/USDT", T0, side="long") == any(
+                r["pair"] == "P7/USDT" and r["active"] and r["side"] in ("*", "long")
+                and r["lock_end_time"] > T0 for r in rows
+            )
     finally:
         event.remove(db, "before_cursor_execute", capture)
-        svc._FAST.clear()
-        svc._FAST.update(saved)
     assert len(captured) == 1
     statement, params = captured[0]
     with db.connect() as conn:
         explain = conn.exec_driver_sql(f"EXPLAIN {statement}", params).all()
     plan = " ".join(str(col) for row in explain for col in row)
     assert PAIRLOCK_CHECK_INDEX in plan, plan
+
+
+def test_database_errors_surface_as_sqlalchemy_errors(db: Engine) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    assert not PairLocks.is_pair_locked("ETH/USDT", T0)
+    PairLock.session.remove()  # MariaDB: release the metadata lock before the DROP
+    with db.begin() as conn:
+        conn.execute(text("DROP TABLE pairlocks"))
+    with pytest.raises(DBAPIError, match="pairlocks"):
+        PairLocks.is_pair_locked("ETH/USDT", T0)
+    PairLock.session.rollback()

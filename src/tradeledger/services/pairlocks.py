@@ -48,7 +48,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import Dialect, Select, and_, bindparam, literal_column, or_, select
+from sqlalchemy import Dialect, Select, and_, bindparam, literal_column, or_
+from sqlalchemy import select as sa_select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from tradeledger.domain.locks import (
@@ -86,7 +88,7 @@ def _check_statement(*, pairs: int, side: str | None) -> Select[Any]:
         conds.append(cols.side == SIDE_ALL)
     elif side is not None:
         conds.append(or_(cols.side == bindparam("s"), cols.side == SIDE_ALL))
-    return select(literal_column("1")).select_from(table).where(and_(*conds)).limit(1)
+    return sa_select(literal_column("1")).select_from(table).where(and_(*conds)).limit(1)
 
 
 # Pre-built statements (compiled once per dialect by SQLAlchemy's statement cache).
@@ -128,29 +130,38 @@ class _FastCheck:
                     conds.append("side = '*'")
                 elif side is not None:
                     conds.append(f"side IN ({mark}, '*')")
-                self.sql[(pairs, side)] = (
-                    f"SELECT 1 FROM pairlocks WHERE {' AND '.join(conds)} LIMIT 1"
-                )
+                where = " AND ".join(conds)
+                self.sql[(pairs, side)] = f"SELECT 1 FROM pairlocks WHERE {where} LIMIT 1"
 
     @classmethod
     def for_dialect(cls, dialect: Dialect) -> _FastCheck:
-        return cls(dialect)
+        """The (cached) fast check of ``dialect``'s kind."""
+        key = (dialect.name, dialect.driver, dialect.paramstyle)
+        fast = _FAST.get(key)
+        if fast is None:
+            fast = _FAST[key] = cls(dialect)
+        return fast
 
-    def run(self, dbapi_conn: Any, pairs: int, pair: str | None, now: datetime,
-            side: str | None) -> bool:
+    def _params(self, pairs: int, pair: str | None, now: datetime, side: str | None
+                ) -> list[Any]:
         params: list[Any] = [pair] if pairs else []
         params.append(self.bind_end(now))
         if side is not None and side != SIDE_ALL:
             params.append(side)
+        return params
+
+    def run(self, dbapi_conn: Any, pairs: int, pair: str | None, now: datetime,
+            side: str | None) -> bool:
+        """Whether a matching lock is in force at ``now``."""
         cursor = dbapi_conn.cursor()
         try:
-            cursor.execute(self.sql[(pairs, side)], params)
+            cursor.execute(self.sql[(pairs, side)], self._params(pairs, pair, now, side))
             return cursor.fetchone() is not None
         finally:
             cursor.close()
 
 
-_FAST: dict[Dialect, _FastCheck] = {}
+_FAST: dict[tuple[str, str, str], _FastCheck] = {}
 
 
 class PairLocks:
@@ -335,15 +346,22 @@ class PairLocks:
     @classmethod
     def _db_check(cls, pairs: int, pair: str | None, now: datetime, side: str | None) -> bool:
         conn = PairLock.session().connection()
-        dialect = conn.dialect
-        fast = _FAST.get(dialect)
-        if fast is None:
-            fast = _FAST[dialect] = _FastCheck.for_dialect(dialect)
+        fast = _FastCheck.for_dialect(conn.dialect)
         if fast.usable:
             dbapi_conn = conn.connection.dbapi_connection
+            dialect = conn.dialect
             try:
                 return fast.run(dbapi_conn, pairs, pair, now, side)
-            except Exception:  # re-run below so that SQLAlchemy reports it
+            except dialect.loaded_dbapi.Error as exc:
+                # report it as SQLAlchemy would (and drop a dead connection from the pool)
+                gone = dialect.is_disconnect(exc, dbapi_conn, None)
+                if gone:
+                    conn.invalidate(exc)
+                raise DBAPIError.instance(
+                    fast.sql[(pairs, side)], None, exc, dialect.loaded_dbapi.Error,
+                    connection_invalidated=gone, dialect=dialect,
+                ) from exc
+            except Exception:  # e.g. an unusual `now`: SQLAlchemy's path explains it
                 logger.debug("fast lock check failed; retrying through SQLAlchemy",
                              exc_info=True)
         params: dict[str, Any] = {"now": now}
