@@ -44,6 +44,8 @@ from tradeledger.exceptions import (
 )
 from tradeledger.models import ModelBase, Order, PairLock, Trade, WalletHistory
 from tradeledger.models.keyvalue import KeyStoreKeys, KeyValueStore, set_startup_time
+from tradeledger.services.pairlocks import PairLocks
+from tradeledger.usedb import FtNoDBContext, disable_database_use, enable_database_use
 
 __all__ = [
     "BacktestingModeError",
@@ -52,6 +54,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "DependencyException",
     "ExitType",
+    "FtNoDBContext",
     "InstanceLockedError",
     "InvalidDatabaseURL",
     "InvalidLockError",
@@ -72,6 +75,7 @@ __all__ = [
     "Order",
     "OrderMismatchError",
     "PairLock",
+    "PairLocks",
     "ProfitStruct",
     "SchemaError",
     "SchemaTooNewError",
@@ -84,6 +88,8 @@ __all__ = [
     "WalletHistory",
     "__version__",
     "close_db",
+    "disable_database_use",
+    "enable_database_use",
     "get_engine",
     "get_request_or_thread_id",
     "init_db",
