@@ -10,7 +10,7 @@ them global) before measuring.
 Usage::
 
     python bench/bench_locks.py                 # every case, 20 000 calls (DB: 5 000)
-    python bench/bench_locks.py bt_locked 100000
+    python bench/bench_locks.py bt_locked 100000   # cases starting with "bt_locked"
 
 Importable: :func:`run_case` ``(name, n) -> dict`` and :data:`CASES`.
 Environment: ``TRADELEDGER_BENCH_PG`` (admin URL of a PostgreSQL server, default
@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -44,16 +45,36 @@ UNLOCKED_PAIR = "NOLOCK/USDT"
 SIDES = ("*", "long", "short")
 CANDLE = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
+DB_KINDS = ("locked", "unlocked", "locked_long", "global")
+DB_BACKENDS = ("sqlite_file", "sqlite_memory", "postgresql")
 CASES: tuple[str, ...] = (
     "bt_locked",
     "bt_unlocked",
     "bt_locked_100k_expired",
     "bt_unlocked_100k_expired",
-    "db_locked_sqlite_file",
-    "db_unlocked_sqlite_file",
-    "db_locked_postgresql",
-    "db_unlocked_postgresql",
+    *(f"db_{kind}_{backend}" for backend in DB_BACKENDS for kind in DB_KINDS),
 )
+
+#: freqtrade 2026.9 figures of the facts sheet §8 (calls/s, same kind of 2-core machine);
+#: for orientation only -- the comparison runner measures freqtrade in the same run.
+FACTS_FREQTRADE: dict[str, float] = {
+    "bt_locked": 18676.8, "bt_unlocked": 9112.8,
+    "bt_locked_100k_expired": 18676.8, "bt_unlocked_100k_expired": 9112.8,
+    "db_locked_sqlite_file": 2138.7, "db_locked_sqlite_memory": 2355.7,
+    "db_locked_postgresql": 1383.2,
+    "db_unlocked_sqlite_file": 1087.2, "db_unlocked_sqlite_memory": 1377.7,
+    "db_unlocked_postgresql": 693.5,
+    "db_locked_long_sqlite_file": 1655.6, "db_locked_long_sqlite_memory": 1726.7,
+    "db_locked_long_postgresql": 1190.2,
+    "db_global_sqlite_file": 2034.7, "db_global_sqlite_memory": 1968.5,
+    "db_global_postgresql": 1468.6,
+}
+
+
+@contextmanager
+def _sqlite_memory() -> Iterator[str]:
+    yield "sqlite://"
+    close_db()
 
 
 @contextmanager
@@ -90,32 +111,36 @@ def _create_locks(now: datetime, *, expired: int) -> None:
                             side=SIDES[i % 3])
 
 
-def _time_calls(fn: Callable[[], bool], n: int) -> tuple[float, bool]:
-    result = fn()  # warm up (statement compilation, caches)
-    for _ in range(min(200, n)):
+def _time_calls(fn: Callable[[], bool], n: int, rounds: int = 5) -> tuple[list[float], bool]:
+    """Time ``n`` calls in ``rounds`` equal rounds; return each round's calls/s."""
+    result = fn()  # warm up (statement compilation and preparation, caches)
+    for _ in range(min(500, n)):
         fn()
+    per_round = max(1, n // rounds)
+    rates: list[float] = []
     gc.collect()
     gc.disable()
     try:
-        start = time.perf_counter()
-        for _ in range(n):
-            fn()
-        elapsed = time.perf_counter() - start
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for _ in range(per_round):
+                fn()
+            rates.append(per_round / (time.perf_counter() - start))
     finally:
         gc.enable()
-    return elapsed, result
+    return rates, result
 
 
 def run_case(name: str, n: int) -> dict[str, Any]:
     """Run benchmark case ``name`` with ``n`` timed calls; return its figures.
 
     Returns:
-        ``{"case", "calls", "seconds", "calls_per_s", "result"}`` (``result`` is the answer
-        of the check, ``True`` for the locked cases).
+        ``{"case", "calls", "calls_per_s" (median of 5 rounds), "best_calls_per_s",
+        "result" (the check's answer), "x_facts_freqtrade"}``.
     """
     if name not in CASES:
         raise ValueError(f"unknown case {name!r}; known: {', '.join(CASES)}")
-    pair = LOCKED_PAIR if "_locked" in name else UNLOCKED_PAIR
+    pair = UNLOCKED_PAIR if "_unlocked" in name else LOCKED_PAIR
     if name.startswith("bt_"):
         PairLocks.use_db = False
         PairLocks.timeframe = "5m"
@@ -123,13 +148,15 @@ def run_case(name: str, n: int) -> dict[str, Any]:
         try:
             _create_locks(CANDLE, expired=N_EXPIRED if "expired" in name else 0)
             check = PairLocks.is_pair_locked
-            elapsed, result = _time_calls(lambda: check(pair, CANDLE, "long"), n)
+            rates, result = _time_calls(lambda: check(pair, CANDLE, "long"), n)
         finally:
             PairLocks.reset_locks()
             PairLocks.use_db = True
             PairLocks.timeframe = ""
     else:
-        database = _sqlite_file if name.endswith("sqlite_file") else _postgresql
+        backend = next(b for b in DB_BACKENDS if name.endswith(b))
+        database = {"sqlite_file": _sqlite_file, "sqlite_memory": _sqlite_memory,
+                    "postgresql": _postgresql}[backend]
         with database() as url:
             init_db(url)
             PairLocks.use_db = True
@@ -137,15 +164,24 @@ def run_case(name: str, n: int) -> dict[str, Any]:
             try:
                 _create_locks(datetime.now(UTC), expired=0)
                 check = PairLocks.is_pair_locked
-                elapsed, result = _time_calls(lambda: check(pair), n)
+                fn: Callable[[], bool]
+                if "_global_" in name:
+                    fn = PairLocks.is_global_lock  # no global lock: False
+                elif "_long_" in name:
+                    fn = lambda: check(pair, side="long")  # noqa: E731
+                else:
+                    fn = lambda: check(pair)  # noqa: E731
+                rates, result = _time_calls(fn, n)
             finally:
                 PairLocks.timeframe = ""
-    return {"case": name, "calls": n, "seconds": round(elapsed, 6),
-            "calls_per_s": round(n / elapsed, 1), "result": result}
+    rate = statistics.median(rates)
+    return {"case": name, "calls": n, "calls_per_s": round(rate, 1),
+            "best_calls_per_s": round(max(rates), 1), "result": result,
+            "x_facts_freqtrade": round(rate / FACTS_FREQTRADE[name], 1)}
 
 
 def main(argv: list[str]) -> int:
-    names = [argv[0]] if argv else list(CASES)
+    names = [name for name in CASES if name.startswith(argv[0])] if argv else list(CASES)
     for name in names:
         n = int(argv[1]) if len(argv) > 1 else (20_000 if name.startswith("bt_") else 5_000)
         print(json.dumps(run_case(name, n)), flush=True)
