@@ -30,15 +30,29 @@ modes give the database-mode answer):
    in-memory mode returned nothing).
 4. ``lock_pair(..., side=None)`` stores ``"*"`` in both modes, also for duplicate detection
    (freqtrade's in-memory mode kept ``None``, which then matched no side query but ``None``).
-5. An unknown side (not ``"long"``, ``"short"``, ``"*"``, or ``None`` where allowed) and an
-   empty pair in ``lock_pair`` raise ``InvalidLockError`` instead of being stored.
-6. In-memory locks get ids 1, 2, 3, ... (freqtrade left them ``None``) and ``now`` of every
-   in-memory call may go back in time (nothing is pruned).
+Other deliberate deviations:
 
-Speed: a database-mode check (``is_pair_locked``, ``is_global_lock``) is one ``SELECT ...
-LIMIT 1`` combining the pair and the global lock, served by the covering index
-``tl_ix_pairlocks_pair_active_end``. An in-memory check is a dictionary lookup (O(1)),
-however many locks, expired or not, the backtest has created.
+5. Bad input raises :class:`~tradeledger.exceptions.InvalidLockError` naming the field: an
+   unknown side (anything but ``"long"``, ``"short"``, ``"*"``, and ``None`` where allowed),
+   an empty pair or one longer than the 25-character column in ``lock_pair``, a non-string
+   reason. freqtrade stored such values (or failed later, backend-dependent).
+6. In-memory locks get ids 1, 2, 3, ... (freqtrade left them ``None``). Lists are ordered by
+   id in both modes (freqtrade's database query had no ``ORDER BY``).
+
+Database mode and other processes: there is no in-process cache. Each check is one
+``SELECT 1 ... LIMIT 1`` combining the pair and the global ``"*"`` lock, run on the
+session's own connection (the SQL text goes straight to the DB-API cursor, skipping
+SQLAlchemy's per-statement work) and served by the covering index
+``tl_ix_pairlocks_pair_active_end`` (two range scans that never visit expired locks).
+SQLite reads run outside a transaction and PostgreSQL/MariaDB sessions use READ COMMITTED
+(:func:`tradeledger.db.init_db`), so a check sees every lock and every release committed
+before it started, by any process or connection. A LISTEN/NOTIFY cache of *locked* answers
+was tried on PostgreSQL and rejected: notifications arrive asynchronously, and 62 of 300
+checks made right after another connection released a lock still answered *locked*.
+
+Backtesting mode: a check is a dictionary lookup (O(1)) however many locks, expired or not,
+the backtest has created; listing bisects per-``(pair, side)`` buckets sorted by end time;
+nothing is pruned, so a call with an earlier ``now`` is still exact.
 """
 
 from __future__ import annotations
