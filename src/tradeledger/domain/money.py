@@ -53,12 +53,25 @@ ONE = Decimal(1)
 _Q18 = Decimal("1e-18")
 
 
+_FLOAT_CACHE: dict[float, Decimal] = {}
+_FLOAT_CACHE_MAX = 8192
+
+
 def dec(value: float | int | str | Decimal) -> Decimal:
     """Return ``value`` as an exact ``Decimal``: floats via ``repr`` (as ``FtPrecise`` does).
 
     Raises:
         TypeError: ``value`` is ``None`` or of another type.
     """
+    if type(value) is float:
+        cached = _FLOAT_CACHE.get(value)
+        if cached is None:
+            cached = Decimal(repr(value))
+            if value:  # 0.0 == -0.0 share a dict slot; keep the sign of zero exact
+                if len(_FLOAT_CACHE) >= _FLOAT_CACHE_MAX:
+                    _FLOAT_CACHE.clear()
+                _FLOAT_CACHE[value] = cached
+        return cached
     if isinstance(value, Decimal):
         return value
     if isinstance(value, float):

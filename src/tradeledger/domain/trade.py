@@ -54,6 +54,7 @@ Deviations from freqtrade 2026.9 (deliberate):
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import uuid
@@ -76,7 +77,7 @@ from tradeledger.domain.enums import (
     TradingMode,
 )
 from tradeledger.domain.interest import interest
-from tradeledger.domain.money import ZERO, dadd, dec, div18, dmul, dsub
+from tradeledger.domain.money import CTX, ONE, ZERO, dadd, dec, div18, dmul, dsub
 from tradeledger.domain.precision import amount_to_contract_precision, price_to_precision
 from tradeledger.domain.timeutil import dt_now, dt_ts_none, to_aware_utc, to_naive_utc
 from tradeledger.exceptions import (
@@ -266,8 +267,6 @@ class _ClosedDateIndex:
         self._seq = 0
 
     def add(self, trade: LocalTrade) -> None:
-        import bisect
-
         if trade.close_date is None:
             return
         self._seq += 1
@@ -277,8 +276,6 @@ class _ClosedDateIndex:
         self._trades.insert(pos, trade)
 
     def after(self, when: datetime) -> list[LocalTrade]:
-        import bisect
-
         pos = bisect.bisect_right(self._keys, (to_aware_utc(when), 1 << 62))
         return self._trades[pos:]
 
@@ -911,6 +908,8 @@ class LocalTrade:
         """
         entry_side = self.entry_side
         leverage = self.leverage or 1.0
+        add, sub, mul = CTX.add, CTX.subtract, CTX.multiply
+        fee_factor: Decimal | None = None  # 1 ± fee_open, computed at the first entry
         cur_amount = ZERO
         cur_stake = ZERO
         max_stake = ZERO
@@ -927,33 +926,34 @@ class LocalTrade:
                 continue
             if o.funding_fee:
                 ff = dec(o.funding_fee)
-                cur_ff = dadd(cur_ff, ff)
-                total_ff = dadd(total_ff, ff)
+                cur_ff = add(cur_ff, ff)
+                total_ff = add(total_ff, ff)
             amount_f = o.safe_amount_after_fee
             price_f = o.safe_price
             tmp_amount = dec(amount_f)
-            tmp_price = dec(price_f)
-            is_exit = o.ft_order_side != entry_side
-            price = avg_price if is_exit else tmp_price
-            if tmp_amount > 0:
-                if is_exit:
-                    cur_amount = dsub(cur_amount, tmp_amount)
-                    cur_stake = dsub(cur_stake, dmul(price, tmp_amount))
-                else:
-                    cur_amount = dadd(cur_amount, tmp_amount)
-                    cur_stake = dadd(cur_stake, dmul(price, tmp_amount))
-                    if cur_amount > 0:
-                        avg_price = div18(cur_stake, cur_amount)
-            if is_exit:
+            if o.ft_order_side != entry_side:  # exits (stoploss orders included)
+                if tmp_amount > 0:
+                    cur_amount = sub(cur_amount, tmp_amount)
+                    cur_stake = sub(cur_stake, mul(avg_price, tmp_amount))
                 self.funding_fees = float(cur_ff)
                 last_profit = self.calculate_profit(price_f, amount_f, float(avg_price))
-                close_profit_abs = dadd(close_profit_abs, dec(last_profit.profit_abs))
+                close_profit_abs = add(close_profit_abs, dec(last_profit.profit_abs))
                 if total_stake > 0:
                     close_profit = float(close_profit_abs) / float(total_stake) * leverage
                 cur_ff = ZERO
             else:
-                total_stake = dadd(total_stake, self._open_value(tmp_amount, price))
-                max_stake = dadd(max_stake, dmul(tmp_amount, price))
+                price = dec(price_f)
+                value = mul(tmp_amount, price)
+                if tmp_amount > 0:
+                    cur_amount = add(cur_amount, tmp_amount)
+                    cur_stake = add(cur_stake, value)
+                    if cur_amount > 0:
+                        avg_price = div18(cur_stake, cur_amount)
+                if fee_factor is None:
+                    fee = _num("fee_open", self.fee_open)
+                    fee_factor = sub(ONE, fee) if self.is_short else add(ONE, fee)
+                total_stake = add(total_stake, mul(value, fee_factor))
+                max_stake = add(max_stake, value)
 
         self.funding_fees = float(total_ff)
         self.max_stake_amount = float(max_stake) / leverage
