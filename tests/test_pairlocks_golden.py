@@ -22,6 +22,7 @@ import pytest
 import time_machine
 from sqlalchemy import Engine
 
+from tradeledger import disable_database_use, enable_database_use
 from tradeledger.db import init_db
 from tradeledger.models.pairlock import PairLock
 from tradeledger.services.pairlocks import PairLocks
@@ -154,10 +155,12 @@ def test_golden_file_present() -> None:
 
 @pytest.mark.parametrize("seq", SEQUENCES, ids=SEQ_IDS)
 def test_golden_backtesting_mode(seq: dict[str, Any]) -> None:
-    PairLocks.use_db = False
-    PairLocks.timeframe = seq["timeframe"]
+    disable_database_use(seq["timeframe"])  # the generator's recipe (golden README §3)
     PairLocks.reset_locks()
-    problems = replay(seq)
+    try:
+        problems = replay(seq)
+    finally:
+        enable_database_use()
     assert not problems, "\n".join(problems[:3])
 
 
@@ -177,7 +180,7 @@ def _fresh_database(engine: Engine) -> None:
 @pytest.mark.parametrize("seq", SEQUENCES, ids=SEQ_IDS)
 def test_golden_database_mode(golden_engine: Engine, seq: dict[str, Any]) -> None:
     _fresh_database(golden_engine)
-    PairLocks.use_db = True
+    enable_database_use()
     PairLocks.timeframe = seq["timeframe"]
     try:
         problems = replay(seq)
