@@ -112,7 +112,7 @@ def test_backtest_scenarios_via_trade_class() -> None:
     """Backtesting through ``Trade``'s query helpers with database use switched off."""
     failures: list[str] = []
     with FtNoDBContext("5m"):
-        for scenario in BT_FILE["scenarios"][:50]:
+        for scenario in BT_FILE["scenarios"]:
             LocalTrade.reset_trades()
             replayer = GoldenReplayer(lambda kw, _c: LocalTrade(**kw), Order, query_cls=Trade)
             failures.extend(replayer.run_backtest_scenario(scenario))

@@ -278,6 +278,8 @@ class LockStore:
 
     def __init__(self) -> None:
         self.all_locks: list[LocalPairLock] = []
+        #: how many entries of ``all_locks`` went through :meth:`add` (detects direct appends)
+        self.indexed = 0
         self._buckets: dict[str, dict[str, _Bucket]] = {}
         # query side -> pair ("" = any pair) -> latest end of the matching active locks,
         # global locks included; cleared on every change.
@@ -296,6 +298,7 @@ class LockStore:
         for lock in self.all_locks:
             lock._store = None
         self.all_locks = []
+        self.indexed = 0
         self._buckets = {}
         self._invalidate()
 
@@ -324,6 +327,7 @@ class LockStore:
             lock.id = len(self.all_locks) + 1
         lock._store = self
         self.all_locks.append(lock)
+        self.indexed += 1
         self._index(lock)
         return lock
 

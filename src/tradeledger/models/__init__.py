@@ -3,6 +3,7 @@
 from tradeledger.models.base import ModelBase
 from tradeledger.models.custom_data import _CustomData
 from tradeledger.models.keyvalue import KeyValueStore, _KeyValueStoreModel
+from tradeledger.models.meta import TradeLedgerMeta
 from tradeledger.models.order import Order
 from tradeledger.models.order_intent import OrderIntent, ReconcileLogEntry
 from tradeledger.models.pairlock import PairLock
@@ -17,6 +18,7 @@ __all__ = [
     "PairLock",
     "ReconcileLogEntry",
     "Trade",
+    "TradeLedgerMeta",
     "WalletHistory",
     "_CustomData",
     "_KeyValueStoreModel",
