@@ -37,7 +37,9 @@ from sqlalchemy import create_engine, text
 from tradeledger.db import close_db, init_db
 from tradeledger.services.pairlocks import PairLocks
 
-PG_ADMIN_URL = os.environ.get("TRADELEDGER_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
+PG_ADMIN_URL = os.environ.get(
+    "TRADELEDGER_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432"
+)
 N_ACTIVE = 50
 N_EXPIRED = 100_000
 LOCKED_PAIR = "PAIR0/USDT"  # side '*'
@@ -58,15 +60,21 @@ CASES: tuple[str, ...] = (
 #: freqtrade 2026.9 figures of the facts sheet §8 (calls/s, same kind of 2-core machine);
 #: for orientation only -- the comparison runner measures freqtrade in the same run.
 FACTS_FREQTRADE: dict[str, float] = {
-    "bt_locked": 18676.8, "bt_unlocked": 9112.8,
-    "bt_locked_100k_expired": 18676.8, "bt_unlocked_100k_expired": 9112.8,
-    "db_locked_sqlite_file": 2138.7, "db_locked_sqlite_memory": 2355.7,
+    "bt_locked": 18676.8,
+    "bt_unlocked": 9112.8,
+    "bt_locked_100k_expired": 18676.8,
+    "bt_unlocked_100k_expired": 9112.8,
+    "db_locked_sqlite_file": 2138.7,
+    "db_locked_sqlite_memory": 2355.7,
     "db_locked_postgresql": 1383.2,
-    "db_unlocked_sqlite_file": 1087.2, "db_unlocked_sqlite_memory": 1377.7,
+    "db_unlocked_sqlite_file": 1087.2,
+    "db_unlocked_sqlite_memory": 1377.7,
     "db_unlocked_postgresql": 693.5,
-    "db_locked_long_sqlite_file": 1655.6, "db_locked_long_sqlite_memory": 1726.7,
+    "db_locked_long_sqlite_file": 1655.6,
+    "db_locked_long_sqlite_memory": 1726.7,
     "db_locked_long_postgresql": 1190.2,
-    "db_global_sqlite_file": 2034.7, "db_global_sqlite_memory": 1968.5,
+    "db_global_sqlite_file": 2034.7,
+    "db_global_sqlite_memory": 1968.5,
     "db_global_postgresql": 1468.6,
 }
 
@@ -104,11 +112,11 @@ def _create_locks(now: datetime, *, expired: int) -> None:
     for i in range(expired):
         pair = "*" if i % 2 else f"PAIR{i % N_ACTIVE}/USDT"
         until = now - timedelta(minutes=5 * (expired - i) + 10)
-        PairLocks.lock_pair(pair, until, "old", now=until - timedelta(hours=1),
-                            side=SIDES[i % 3])
+        PairLocks.lock_pair(pair, until, "old", now=until - timedelta(hours=1), side=SIDES[i % 3])
     for i in range(N_ACTIVE):
-        PairLocks.lock_pair(f"PAIR{i}/USDT", now + timedelta(hours=2), "bench", now=now,
-                            side=SIDES[i % 3])
+        PairLocks.lock_pair(
+            f"PAIR{i}/USDT", now + timedelta(hours=2), "bench", now=now, side=SIDES[i % 3]
+        )
 
 
 def _time_calls(fn: Callable[[], bool], n: int, rounds: int = 5) -> tuple[list[float], bool]:
@@ -155,8 +163,11 @@ def run_case(name: str, n: int) -> dict[str, Any]:
             PairLocks.timeframe = ""
     else:
         backend = next(b for b in DB_BACKENDS if name.endswith(b))
-        database = {"sqlite_file": _sqlite_file, "sqlite_memory": _sqlite_memory,
-                    "postgresql": _postgresql}[backend]
+        database = {
+            "sqlite_file": _sqlite_file,
+            "sqlite_memory": _sqlite_memory,
+            "postgresql": _postgresql,
+        }[backend]
         with database() as url:
             init_db(url)
             PairLocks.use_db = True
@@ -175,9 +186,14 @@ def run_case(name: str, n: int) -> dict[str, Any]:
             finally:
                 PairLocks.timeframe = ""
     rate = statistics.median(rates)
-    return {"case": name, "calls": n, "calls_per_s": round(rate, 1),
-            "best_calls_per_s": round(max(rates), 1), "result": result,
-            "x_facts_freqtrade": round(rate / FACTS_FREQTRADE[name], 1)}
+    return {
+        "case": name,
+        "calls": n,
+        "calls_per_s": round(rate, 1),
+        "best_calls_per_s": round(max(rates), 1),
+        "result": result,
+        "x_facts_freqtrade": round(rate / FACTS_FREQTRADE[name], 1),
+    }
 
 
 def main(argv: list[str]) -> int:

@@ -215,8 +215,10 @@ def test_unlock_pair_default_side_releases_only_star_locks(mode: str) -> None:
     PairLocks.lock_pair("BTC/USDT", at(3), now=T0, side="*")
     PairLocks.unlock_pair("ETH/USDT", at(1))
     remaining = PairLocks.get_pair_locks(None, at(1))
-    assert sorted((lk.pair, lk.side) for lk in remaining) == [("BTC/USDT", "*"),
-                                                             ("ETH/USDT", "long")]
+    assert sorted((lk.pair, lk.side) for lk in remaining) == [
+        ("BTC/USDT", "*"),
+        ("ETH/USDT", "long"),
+    ]
     PairLocks.unlock_pair("ETH/USDT", at(1), side=None)
     assert [lk.pair for lk in PairLocks.get_pair_locks(None, at(1))] == ["BTC/USDT"]
     # released locks stay in get_all_locks, inactive
@@ -244,9 +246,13 @@ def test_unlock_reason_honours_now_in_both_modes(mode: str) -> None:
     # every in-force lock with the reason (any pair, any side, global) is released;
     # the other reason and the already-ended lock are untouched (freqtrade's in-memory
     # mode compared against the wall clock and released nothing here)
-    assert states == {("A/USDT", "stoploss_guard"): False, ("B/USDT", "stoploss_guard"): False,
-                      ("*", "stoploss_guard"): False, ("C/USDT", "cooldown"): True,
-                      ("D/USDT", "stoploss_guard"): True}
+    assert states == {
+        ("A/USDT", "stoploss_guard"): False,
+        ("B/USDT", "stoploss_guard"): False,
+        ("*", "stoploss_guard"): False,
+        ("C/USDT", "cooldown"): True,
+        ("D/USDT", "stoploss_guard"): True,
+    }
 
 
 def test_unlock_reason_none_matches_locks_without_reason(mode: str) -> None:
@@ -289,16 +295,32 @@ def test_to_json_and_repr(mode: str) -> None:
     data = lock.to_json()
     # T0 = 2024-03-05 12:00 UTC = 1709640000 s since the epoch; the end is 12:05 (+300 s)
     assert data == {
-        "id": 1, "pair": "ETH/USDT", "lock_time": "2024-03-05 12:00:00",
-        "lock_timestamp": 1709640000000, "lock_end_time": "2024-03-05 12:05:00",
-        "lock_end_timestamp": 1709640300000, "reason": "cooldown", "side": "long",
+        "id": 1,
+        "pair": "ETH/USDT",
+        "lock_time": "2024-03-05 12:00:00",
+        "lock_timestamp": 1709640000000,
+        "lock_end_time": "2024-03-05 12:05:00",
+        "lock_end_timestamp": 1709640300000,
+        "reason": "cooldown",
+        "side": "long",
         "active": True,
     }
-    assert list(data) == ["id", "pair", "lock_time", "lock_timestamp", "lock_end_time",
-                          "lock_end_timestamp", "reason", "side", "active"]
-    assert repr(lock) == ("PairLock(id=1, pair=ETH/USDT, side=long, lock_time=2024-03-05 "
-                          "12:00:00, lock_end_time=2024-03-05 12:05:00, reason=cooldown, "
-                          "active=True)")
+    assert list(data) == [
+        "id",
+        "pair",
+        "lock_time",
+        "lock_timestamp",
+        "lock_end_time",
+        "lock_end_timestamp",
+        "reason",
+        "side",
+        "active",
+    ]
+    assert repr(lock) == (
+        "PairLock(id=1, pair=ETH/USDT, side=long, lock_time=2024-03-05 "
+        "12:00:00, lock_end_time=2024-03-05 12:05:00, reason=cooldown, "
+        "active=True)"
+    )
 
 
 def test_long_reason_is_cut_to_column_length(mode: str) -> None:
@@ -375,8 +397,14 @@ def test_memory_check_does_not_depend_on_expired_locks() -> None:
 
     for i in range(100_000):
         end = T0 - timedelta(minutes=i + 1)
-        store.add(LocalPairLock(pair="*" if i % 2 else "ETH/USDT", side=("*", "long")[i % 2],
-                                lock_time=end - timedelta(hours=1), lock_end_time=end))
+        store.add(
+            LocalPairLock(
+                pair="*" if i % 2 else "ETH/USDT",
+                side=("*", "long")[i % 2],
+                lock_time=end - timedelta(hours=1),
+                lock_end_time=end,
+            )
+        )
     store.add(LocalPairLock(pair="ETH/USDT", lock_time=T0, lock_end_time=at(5)))
     LockStore._latest_end = counting  # type: ignore[method-assign]
     try:
@@ -395,27 +423,38 @@ class _ReferenceLocks:
     def __init__(self) -> None:
         self.locks: list[dict[str, Any]] = []
 
-    def matches(self, lk: dict[str, Any], pair: str | None, now: datetime,
-                side: str | None) -> bool:
-        return (lk["active"] and lk["end"] > now and (not pair or lk["pair"] == pair)
-                and (side is None or lk["side"] == "*" or lk["side"] == side))
+    def matches(
+        self, lk: dict[str, Any], pair: str | None, now: datetime, side: str | None
+    ) -> bool:
+        return (
+            lk["active"]
+            and lk["end"] > now
+            and (not pair or lk["pair"] == pair)
+            and (side is None or lk["side"] == "*" or lk["side"] == side)
+        )
 
     def get(self, pair: str | None, now: datetime, side: str | None) -> list[int]:
         if side == "*":
-            return [i for i, lk in enumerate(self.locks)
-                    if self.matches(lk, pair, now, None) and lk["side"] == "*"]
+            return [
+                i
+                for i, lk in enumerate(self.locks)
+                if self.matches(lk, pair, now, None) and lk["side"] == "*"
+            ]
         return [i for i, lk in enumerate(self.locks) if self.matches(lk, pair, now, side)]
 
 
 _PAIRS = ["A", "B", "*"]
 _SIDES = ["*", "long", "short"]
 _op = st.one_of(
-    st.tuples(st.just("add"), st.sampled_from(_PAIRS), st.sampled_from(_SIDES),
-              st.integers(0, 40)),
+    st.tuples(st.just("add"), st.sampled_from(_PAIRS), st.sampled_from(_SIDES), st.integers(0, 40)),
     st.tuples(st.just("deactivate"), st.integers(0, 60)),
     st.tuples(st.just("move"), st.integers(0, 60), st.integers(0, 40)),
-    st.tuples(st.just("check"), st.sampled_from([*_PAIRS, None]),
-              st.sampled_from([*_SIDES, None]), st.integers(0, 40)),
+    st.tuples(
+        st.just("check"),
+        st.sampled_from([*_PAIRS, None]),
+        st.sampled_from([*_SIDES, None]),
+        st.integers(0, 40),
+    ),
 )
 
 
@@ -428,8 +467,7 @@ def test_lock_store_agrees_with_linear_scan(ops: list[tuple[Any, ...]]) -> None:
     for op in ops:
         if op[0] == "add":
             _, pair, side, end = op
-            lk = store.add(LocalPairLock(pair=pair, side=side, lock_time=T0,
-                                         lock_end_time=at(end)))
+            lk = store.add(LocalPairLock(pair=pair, side=side, lock_time=T0, lock_end_time=at(end)))
             objs.append(lk)
             ref.locks.append({"pair": pair, "side": side, "end": at(end), "active": True})
         elif op[0] == "deactivate" and objs:
@@ -481,13 +519,25 @@ def test_lock_from_another_connection_is_seen_by_the_next_check(db: Engine) -> N
     now = datetime.now(UTC)
     assert not PairLocks.is_pair_locked("ETH/USDT", now)  # the session has been used
     assert not PairLocks.is_global_lock(now)
-    _insert_from_other_connection(url, pair="ETH/USDT", side="*", reason="other bot",
-                                  lock_time=now, lock_end_time=now + timedelta(hours=1),
-                                  active=True)
+    _insert_from_other_connection(
+        url,
+        pair="ETH/USDT",
+        side="*",
+        reason="other bot",
+        lock_time=now,
+        lock_end_time=now + timedelta(hours=1),
+        active=True,
+    )
     assert PairLocks.is_pair_locked("ETH/USDT", now)
-    _insert_from_other_connection(url, pair="*", side="long", reason="other bot",
-                                  lock_time=now, lock_end_time=now + timedelta(hours=1),
-                                  active=True)
+    _insert_from_other_connection(
+        url,
+        pair="*",
+        side="long",
+        reason="other bot",
+        lock_time=now,
+        lock_end_time=now + timedelta(hours=1),
+        active=True,
+    )
     assert PairLocks.is_pair_locked("BTC/USDT", now, side="long")
     assert PairLocks.is_global_lock(now, side="long")
     other = create_engine(url)
@@ -528,9 +578,17 @@ def test_check_is_served_by_the_index_on_servers(db: Engine) -> None:
     if db.dialect.name == "sqlite":
         pytest.skip("covered by test_check_is_one_indexed_query_on_sqlite")
     rng = random.Random(5)
-    rows = [{"pair": f"P{rng.randrange(200)}/USDT", "side": rng.choice(_SIDES), "reason": "x",
-             "lock_time": T0, "lock_end_time": T0 + timedelta(minutes=rng.randrange(-5000, 60)),
-             "active": rng.random() < 0.5} for _ in range(5000)]
+    rows = [
+        {
+            "pair": f"P{rng.randrange(200)}/USDT",
+            "side": rng.choice(_SIDES),
+            "reason": "x",
+            "lock_time": T0,
+            "lock_end_time": T0 + timedelta(minutes=rng.randrange(-5000, 60)),
+            "active": rng.random() < 0.5,
+        }
+        for _ in range(5000)
+    ]
     with db.begin() as conn:
         conn.execute(PairLock.__table__.insert(), rows)
         if db.dialect.name == "postgresql":
@@ -554,8 +612,11 @@ def test_check_is_served_by_the_index_on_servers(db: Engine) -> None:
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(svc._FastCheck, "run", broken)
             assert PairLocks.is_pair_locked("P7/USDT", T0, side="long") == any(
-                r["pair"] == "P7/USDT" and r["active"] and r["side"] in ("*", "long")
-                and r["lock_end_time"] > T0 for r in rows
+                r["pair"] == "P7/USDT"
+                and r["active"]
+                and r["side"] in ("*", "long")
+                and r["lock_end_time"] > T0
+                for r in rows
             )
     finally:
         event.remove(db, "before_cursor_execute", capture)

@@ -52,8 +52,14 @@ def lock_row(lock: Any) -> list[Any] | None:
     """A lock in the golden form ``[pair, side, reason, lock_time, lock_end_time, active]``."""
     if lock is None:
         return None
-    return [lock.pair, lock.side, lock.reason, lock.lock_time, lock.lock_end_time_utc,
-            bool(lock.active)]
+    return [
+        lock.pair,
+        lock.side,
+        lock.reason,
+        lock.lock_time,
+        lock.lock_end_time_utc,
+        bool(lock.active),
+    ]
 
 
 def golden_row(row: list[Any] | None) -> list[Any] | None:
@@ -64,8 +70,9 @@ def golden_row(row: list[Any] | None) -> list[Any] | None:
 
 
 def _sort_key(row: list[Any]) -> tuple[str, ...]:
-    return tuple("" if v is None else (v.isoformat() if isinstance(v, datetime) else str(v))
-                 for v in row)
+    return tuple(
+        "" if v is None else (v.isoformat() if isinstance(v, datetime) else str(v)) for v in row
+    )
 
 
 def sorted_rows(rows: list[list[Any] | None]) -> list[list[Any]]:
@@ -85,8 +92,9 @@ def run_op(op: dict[str, Any]) -> dict[str, Any]:
     kind = op["op"]
     result: Any
     if kind == "lock_pair":
-        lock = PairLocks.lock_pair(op["pair"], dt(op["until"]), op["reason"],
-                                   **_kwargs(op, "now", "side"))
+        lock = PairLocks.lock_pair(
+            op["pair"], dt(op["until"]), op["reason"], **_kwargs(op, "now", "side")
+        )
         result = lock_row(lock)
     elif kind == "unlock_pair":
         result = PairLocks.unlock_pair(op["pair"], **_kwargs(op, "now", "side"))
@@ -96,8 +104,7 @@ def run_op(op: dict[str, Any]) -> dict[str, Any]:
         locks = PairLocks.get_pair_locks(op["pair"], **_kwargs(op, "now", "side"))
         result = sorted_rows([lock_row(lk) for lk in locks])
     elif kind == "get_pair_longest_lock":
-        result = lock_row(PairLocks.get_pair_longest_lock(op["pair"],
-                                                          **_kwargs(op, "now", "side")))
+        result = lock_row(PairLocks.get_pair_longest_lock(op["pair"], **_kwargs(op, "now", "side")))
     elif kind == "is_pair_locked":
         result = PairLocks.is_pair_locked(op["pair"], **_kwargs(op, "now", "side"))
     elif kind == "is_global_lock":
@@ -138,9 +145,11 @@ def replay(seq: dict[str, Any]) -> list[str]:
             got = run_op(op)
         want = expected(op)
         if got != want:
-            problems.append(f"{seq['id']} op {index} {op['op']} "
-                            f"{ {k: v for k, v in op.items() if k != 'expect'} }:\n"
-                            f"  got  {got}\n  want {want}")
+            problems.append(
+                f"{seq['id']} op {index} {op['op']} "
+                f"{ {k: v for k, v in op.items() if k != 'expect'} }:\n"
+                f"  got  {got}\n  want {want}"
+            )
     return problems
 
 

@@ -68,8 +68,9 @@ class Bot:
     def __init__(self, ctx: Any, url: str, name: str) -> None:
         self.commands = ctx.Queue()
         self.results = ctx.Queue()
-        self.process = ctx.Process(target=_bot, args=(url, self.commands, self.results),
-                                   name=name, daemon=True)
+        self.process = ctx.Process(
+            target=_bot, args=(url, self.commands, self.results), name=name, daemon=True
+        )
         self.process.start()
 
     def __call__(self, *cmd: Any) -> Any:

@@ -53,8 +53,26 @@ def test_parse_every_unit(text: str, amount: int, unit: str, seconds: int) -> No
     assert timeframe_to_minutes(text) == seconds // 60
 
 
-@pytest.mark.parametrize("bad", ["5", "m", "0m", "00m", "-1m", "1x", " 5m", "5m ", "5 m", "1.5h",
-                                 "1H", "1D", "5mm", "m5", "1W"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "5",
+        "m",
+        "0m",
+        "00m",
+        "-1m",
+        "1x",
+        " 5m",
+        "5m ",
+        "5 m",
+        "1.5h",
+        "1H",
+        "1D",
+        "5mm",
+        "m5",
+        "1W",
+    ],
+)
 def test_invalid_timeframe_is_a_clear_value_error(bad: str) -> None:
     with pytest.raises(InvalidLockError, match="timeframe") as info:
         parse_timeframe(bad)
@@ -76,38 +94,74 @@ def test_non_string_timeframe(bad: object) -> None:
 @pytest.mark.parametrize(
     ("tf", "date", "expected", "why"),
     [
-        ("1s", datetime(2024, 3, 5, 12, 0, 0, 500000, UTC), utc(2024, 3, 5, 12, 0, 1),
-         "half a second rounds up to the next second"),
+        (
+            "1s",
+            datetime(2024, 3, 5, 12, 0, 0, 500000, UTC),
+            utc(2024, 3, 5, 12, 0, 1),
+            "half a second rounds up to the next second",
+        ),
         ("5m", utc(2024, 3, 5, 12, 3), utc(2024, 3, 5, 12, 5), "12:03 is inside 12:00-12:05"),
-        ("5m", utc(2024, 3, 5, 12, 0), utc(2024, 3, 5, 12, 5),
-         "exactly on a boundary moves one full candle"),
-        ("5m", datetime(2024, 3, 5, 12, 4, 59, 999999, UTC), utc(2024, 3, 5, 12, 5),
-         "1 us before the boundary rounds to it"),
-        ("5m", datetime(2024, 3, 5, 12, 5, 0, 1, UTC), utc(2024, 3, 5, 12, 10),
-         "1 us after the boundary is in the next candle"),
+        (
+            "5m",
+            utc(2024, 3, 5, 12, 0),
+            utc(2024, 3, 5, 12, 5),
+            "exactly on a boundary moves one full candle",
+        ),
+        (
+            "5m",
+            datetime(2024, 3, 5, 12, 4, 59, 999999, UTC),
+            utc(2024, 3, 5, 12, 5),
+            "1 us before the boundary rounds to it",
+        ),
+        (
+            "5m",
+            datetime(2024, 3, 5, 12, 5, 0, 1, UTC),
+            utc(2024, 3, 5, 12, 10),
+            "1 us after the boundary is in the next candle",
+        ),
         ("15m", utc(2024, 3, 5, 12, 59, 59), utc(2024, 3, 5, 13, 0), "quarter hours"),
         ("1h", utc(2024, 3, 5, 10, 30), utc(2024, 3, 5, 11, 0), "next full hour"),
-        ("4h", utc(2024, 3, 5, 9, 0), utc(2024, 3, 5, 12, 0),
-         "4h candles start at 0, 4, 8, 12 UTC (epoch-aligned, days are multiples of 4h)"),
+        (
+            "4h",
+            utc(2024, 3, 5, 9, 0),
+            utc(2024, 3, 5, 12, 0),
+            "4h candles start at 0, 4, 8, 12 UTC (epoch-aligned, days are multiples of 4h)",
+        ),
         ("1d", utc(2024, 3, 5, 13, 0), utc(2024, 3, 6), "next midnight UTC"),
         ("1d", utc(2024, 12, 31), utc(2025, 1, 1), "midnight moves a full day, across a year"),
-        ("3d", utc(2024, 1, 1, 5), utc(2024, 1, 3),
-         "2024-01-01 is day 19723 since the epoch; 19723 % 3 == 1, so its 3d candle began on "
-         "day 19722 (2023-12-31) and the next begins on day 19725 (2024-01-03)"),
+        (
+            "3d",
+            utc(2024, 1, 1, 5),
+            utc(2024, 1, 3),
+            "2024-01-01 is day 19723 since the epoch; 19723 % 3 == 1, so its 3d candle began on "
+            "day 19722 (2023-12-31) and the next begins on day 19725 (2024-01-03)",
+        ),
         ("1w", utc(2024, 3, 6, 15), utc(2024, 3, 11), "Wednesday -> next Monday"),
         ("1w", utc(2024, 3, 11), utc(2024, 3, 18), "Monday 00:00 moves a full week"),
-        ("1w", datetime(2024, 3, 10, 23, 59, 59, 999999, UTC), utc(2024, 3, 11),
-         "Sunday night -> Monday"),
-        ("2w", utc(2024, 1, 3), utc(2024, 1, 8),
-         "2024-01-01 (Monday) is week 2817 after Monday 1970-01-05 (19719 days / 7); odd, so "
-         "its 2w candle began with week 2816 (2023-12-25) and the next is week 2818 "
-         "(2024-01-08)"),
+        (
+            "1w",
+            datetime(2024, 3, 10, 23, 59, 59, 999999, UTC),
+            utc(2024, 3, 11),
+            "Sunday night -> Monday",
+        ),
+        (
+            "2w",
+            utc(2024, 1, 3),
+            utc(2024, 1, 8),
+            "2024-01-01 (Monday) is week 2817 after Monday 1970-01-05 (19719 days / 7); odd, so "
+            "its 2w candle began with week 2816 (2023-12-25) and the next is week 2818 "
+            "(2024-01-08)",
+        ),
         ("1M", utc(2024, 1, 31, 23), utc(2024, 2, 1), "next 1st of the month"),
         ("1M", utc(2024, 2, 1), utc(2024, 3, 1), "the 1st at 00:00 moves a full month"),
         ("1M", utc(2024, 12, 15), utc(2025, 1, 1), "December -> January of the next year"),
-        ("3M", utc(2024, 5, 15), utc(2024, 7, 1),
-         "months since year 0: 2024*12+4 = 24292; 24292 // 3 * 3 = 24291 (April 2024); "
-         "+3 = July 2024"),
+        (
+            "3M",
+            utc(2024, 5, 15),
+            utc(2024, 7, 1),
+            "months since year 0: 2024*12+4 = 24292; 24292 // 3 * 3 = 24291 (April 2024); "
+            "+3 = July 2024",
+        ),
         ("1y", utc(2024, 6, 1), utc(2025, 1, 1), "next 1 January"),
         ("1y", utc(2024, 1, 1), utc(2025, 1, 1), "1 January 00:00 moves a full year"),
         ("2y", utc(2025, 3, 1), utc(2026, 1, 1), "2y candles start in even years: 2024, 2026"),
@@ -144,8 +198,9 @@ def test_default_date_is_now() -> None:
     assert nxt.second == 0 and nxt.microsecond == 0
 
 
-_dates = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1),
-                      timezones=st.just(UTC))
+_dates = st.datetimes(
+    min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+)
 
 
 @given(_dates, st.sampled_from(["1s", "7s", "1m", "5m", "15m", "1h", "4h", "1d", "3d"]))

@@ -308,9 +308,13 @@ class LockStore:
         for lock in locks:
             if not isinstance(lock, LocalPairLock):
                 lock = LocalPairLock(
-                    pair=lock.pair, side=lock.side if lock.side is not None else SIDE_ALL,
-                    reason=lock.reason, lock_time=lock.lock_time,
-                    lock_end_time=lock.lock_end_time, active=bool(lock.active), id=lock.id,
+                    pair=lock.pair,
+                    side=lock.side if lock.side is not None else SIDE_ALL,
+                    reason=lock.reason,
+                    lock_time=lock.lock_time,
+                    lock_end_time=lock.lock_end_time,
+                    active=bool(lock.active),
+                    id=lock.id,
                 )
             self.add(lock)
 

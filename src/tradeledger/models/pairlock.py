@@ -30,9 +30,7 @@ class PairLock(ModelBase):
     """A pair lock row (freqtrade's ``PairLock``); the ``PairLocks`` facade drives it."""
 
     __tablename__ = "pairlocks"
-    __table_args__ = (
-        Index(PAIRLOCK_CHECK_INDEX, "pair", "active", "lock_end_time", "side"),
-    )
+    __table_args__ = (Index(PAIRLOCK_CHECK_INDEX, "pair", "active", "lock_end_time", "side"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     pair: Mapped[str] = mapped_column(String(25), nullable=False, index=True)

@@ -156,16 +156,16 @@ class _FastCheck:
             fast = _FAST[key] = cls(dialect)
         return fast
 
-    def _params(self, pairs: int, pair: str | None, now: datetime, side: str | None
-                ) -> list[Any]:
+    def _params(self, pairs: int, pair: str | None, now: datetime, side: str | None) -> list[Any]:
         params: list[Any] = [pair] if pairs else []
         params.append(self.bind_end(now))
         if side is not None and side != SIDE_ALL:
             params.append(side)
         return params
 
-    def run(self, dbapi_conn: Any, pairs: int, pair: str | None, now: datetime,
-            side: str | None) -> bool:
+    def run(
+        self, dbapi_conn: Any, pairs: int, pair: str | None, now: datetime, side: str | None
+    ) -> bool:
         """Whether a matching lock is in force at ``now``."""
         cursor = dbapi_conn.cursor()
         try:
@@ -249,20 +249,23 @@ class PairLocks:
             if lock.reason == reason and lock.side == side and lock.lock_end_time_utc == end:
                 return lock
         if cls.use_db:
-            row = PairLock(pair=pair, lock_time=start, lock_end_time=end, reason=reason,
-                           side=side, active=True)
+            row = PairLock(
+                pair=pair, lock_time=start, lock_end_time=end, reason=reason, side=side, active=True
+            )
             session = cls._session()
             session.add(row)
             session.commit()
             return row
         return cls._memory().add(
-            LocalPairLock(pair=pair, lock_time=start, lock_end_time=end, reason=reason,
-                          side=side, active=True)
+            LocalPairLock(
+                pair=pair, lock_time=start, lock_end_time=end, reason=reason, side=side, active=True
+            )
         )
 
     @classmethod
-    def unlock_pair(cls, pair: str, now: datetime | None = None, side: str | None = SIDE_ALL
-                    ) -> None:
+    def unlock_pair(
+        cls, pair: str, now: datetime | None = None, side: str | None = SIDE_ALL
+    ) -> None:
         """Release the locks of ``pair`` in force at ``now`` that match ``side``.
 
         With the default ``side="*"`` only ``"*"``-side locks are released (as freqtrade);
@@ -285,9 +288,7 @@ class PairLocks:
         when = now_utc(now)
         locks: Sequence[_Lock]
         if cls.use_db:
-            stmt = PairLock.pair_locks_statement(None, when, None).where(
-                PairLock.reason == reason
-            )
+            stmt = PairLock.pair_locks_statement(None, when, None).where(PairLock.reason == reason)
             session = cls._session()
             locks = session.scalars(stmt).all()
         else:
@@ -372,12 +373,15 @@ class PairLocks:
                 if gone:
                     conn.invalidate(exc)
                 raise DBAPIError.instance(
-                    fast.sql[(pairs, side)], None, exc, dialect.loaded_dbapi.Error,
-                    connection_invalidated=gone, dialect=dialect,
+                    fast.sql[(pairs, side)],
+                    None,
+                    exc,
+                    dialect.loaded_dbapi.Error,
+                    connection_invalidated=gone,
+                    dialect=dialect,
                 ) from exc
             except Exception:  # e.g. an unusual `now`: SQLAlchemy's path explains it
-                logger.debug("fast lock check failed; retrying through SQLAlchemy",
-                             exc_info=True)
+                logger.debug("fast lock check failed; retrying through SQLAlchemy", exc_info=True)
         params: dict[str, Any] = {"now": now}
         if pairs:
             params["p"] = pair
