@@ -638,3 +638,23 @@ def test_database_errors_surface_as_sqlalchemy_errors(db: Engine) -> None:
     with pytest.raises(DBAPIError, match="pairlocks"):
         PairLocks.is_pair_locked("ETH/USDT", T0)
     PairLock.session.rollback()
+
+
+@pytest.mark.parametrize("bad", [1709640000, "2024-03-05 12:00", 1.5])
+def test_non_datetime_times_are_refused(mode: str, bad: Any) -> None:
+    with pytest.raises(InvalidLockError, match="until"):
+        PairLocks.lock_pair("ETH/USDT", bad, now=T0)
+    for call in (
+        lambda: PairLocks.lock_pair("ETH/USDT", at(3), now=bad),
+        lambda: PairLocks.is_pair_locked("ETH/USDT", bad),
+        lambda: PairLocks.is_global_lock(bad),
+        lambda: PairLocks.get_pair_locks("ETH/USDT", bad),
+        lambda: PairLocks.unlock_reason("x", bad),
+    ):
+        with pytest.raises(InvalidLockError, match="now"):
+            call()
+
+
+def test_non_string_reason_is_refused(mode: str) -> None:
+    with pytest.raises(InvalidLockError, match="reason"):
+        PairLocks.lock_pair("ETH/USDT", at(3), 42, now=T0)  # type: ignore[arg-type]

@@ -427,9 +427,15 @@ def _lock_id(lock: LocalPairLock) -> int:
 
 
 def now_utc(now: datetime | None) -> datetime:
-    """``now`` as aware UTC (naive means UTC); ``None`` means the current time."""
+    """``now`` as aware UTC (naive means UTC); ``None`` means the current time.
+
+    Raises:
+        InvalidLockError: ``now`` is not a datetime.
+    """
     if now is None:
         return dt_now()
+    if not isinstance(now, datetime):
+        raise InvalidLockError(f"now: expected a datetime or None, got {now!r}")
     if now.tzinfo is UTC:
         return now
     return to_aware_utc(now)

@@ -79,6 +79,7 @@ from tradeledger.domain.locks import (
     validate_reason,
 )
 from tradeledger.domain.timeframe import timeframe_to_next_date
+from tradeledger.exceptions import InvalidLockError
 from tradeledger.models.pairlock import PairLock
 
 __all__ = ["PairLocks"]
@@ -243,6 +244,8 @@ class PairLocks:
         pair = validate_pair(pair)
         side = validate_lock_side(side)
         reason = validate_reason(reason)
+        if not isinstance(until, datetime):
+            raise InvalidLockError(f"until: expected a datetime, got {until!r}")
         end = timeframe_to_next_date(cls.timeframe, until)
         start = now_utc(now)
         for lock in cls.get_pair_locks(pair, start, side):
@@ -331,8 +334,8 @@ class PairLocks:
         """Whether a global (``"*"``) lock matching ``side`` is in force at ``now``."""
         if side not in _SIDES_OK:
             validate_query_side(side)
-        if now is None or now.tzinfo is not UTC:
-            now = now_utc(now)
+        if now.__class__ is not datetime or now.tzinfo is not UTC:
+            now = now_utc(now)  # None, naive, other zone, or not a datetime (-> error)
         if not cls.use_db:
             return cls._memory().is_global_lock(now, side)
         return cls._db_check(1, GLOBAL_PAIR, now, side)
@@ -347,8 +350,8 @@ class PairLocks:
         """
         if side not in _SIDES_OK:
             validate_query_side(side)
-        if now is None or now.tzinfo is not UTC:
-            now = now_utc(now)
+        if now.__class__ is not datetime or now.tzinfo is not UTC:
+            now = now_utc(now)  # None, naive, other zone, or not a datetime (-> error)
         if not cls.use_db:
             store = cls._store
             if cls.locks is not store.all_locks or len(cls.locks) != store.indexed:
