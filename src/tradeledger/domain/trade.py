@@ -17,7 +17,8 @@ Backtesting stores (class state, shared by every ``LocalTrade``): ``bt_trades`` 
 keeps an empty entry), ``bt_open_open_trade_count`` and ``bt_total_profit``. The stores are
 insertion-ordered and keyed by object identity, so adding and removing a trade costs O(1); a
 close-date index answers the protections' ``get_trades_proxy(is_open=False, close_date=...)``
-without scanning every closed trade; the closed-profit sum is kept running.
+without scanning every closed trade; the closed-profit sum is kept running. (An ``open_date``
+filter without a ``close_date`` filter still walks the selected closed trades of the pair.)
 
 Deviations from freqtrade 2026.9 (deliberate):
 
@@ -301,6 +302,7 @@ class LocalTrade:
     _bt_closed_by_date_pp: ClassVar[defaultdict[str, _ClosedDateIndex]] = defaultdict(
         _ClosedDateIndex
     )
+    _bt_closed_seq: ClassVar[dict[int, int]] = {}
 
     # ---- fields (backtesting defaults) ----------------------------------------------------
     id: int = 0
@@ -1299,9 +1301,11 @@ class LocalTrade:
         LocalTrade._bt_closed_pp = defaultdict(TradeStore)
         LocalTrade._bt_closed_by_date = _ClosedDateIndex()
         LocalTrade._bt_closed_by_date_pp = defaultdict(_ClosedDateIndex)
+        LocalTrade._bt_closed_seq = {}
 
     @staticmethod
     def _bt_add_closed(trade: LocalTrade) -> None:
+        LocalTrade._bt_closed_seq[id(trade)] = len(LocalTrade._bt_closed_seq)
         LocalTrade.bt_trades.append(trade)
         LocalTrade._bt_closed_pp[trade.pair].append(trade)
         LocalTrade._bt_closed_by_date.add(trade)
@@ -1364,9 +1368,9 @@ class LocalTrade:
                     else LocalTrade._bt_closed_by_date
                 )
                 closed = index.after(close_date) if index is not None else []
-                if len(closed) > 1:
-                    order = {id(t): i for i, t in enumerate(LocalTrade.bt_trades)}
-                    closed = sorted(closed, key=lambda t: order.get(id(t), 0))
+                if len(closed) > 1:  # back to closing order (O(k log k), k = matches)
+                    seq = LocalTrade._bt_closed_seq
+                    closed = sorted(closed, key=lambda t: seq.get(id(t), 0))
             elif pair is not None:
                 store = LocalTrade._bt_closed_pp.get(pair)
                 closed = list(store) if store is not None else []
