@@ -70,6 +70,7 @@ _state_lock = threading.RLock()
 _engine: Engine | None = None
 _read_engine: Engine | None = None
 _scoped_sessions: list[scoped_session[Any]] = []
+_guard: Any = None  # tradeledger.services.guard.InstanceGuard held for init_db(exclusive=True)
 
 _PASSWORD_RE = re.compile(r"(?P<head>[a-zA-Z0-9+_.-]+://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<tail>@)")
 
@@ -281,6 +282,7 @@ def init_db(
     echo: bool = False,
     extra_migrations: Sequence[str | os.PathLike[str]] | None = None,
     migration_lock_timeout: float = 600.0,
+    exclusive: bool = False,
 ) -> Engine:
     """Open (and if needed create or upgrade) the database at ``db_url`` and bind sessions.
 
@@ -302,6 +304,9 @@ def init_db(
             depends on a tradeledger revision); applied with the library's, see
             ``docs/migrations.md``.
         migration_lock_timeout: seconds to wait while another process migrates.
+        exclusive: take the single-writer guard of this database and ``bot_id`` before
+            writing anything (see :mod:`tradeledger.services.guard`); it is held until
+            :func:`close_db` or the next ``init_db`` and freed by the OS/server on a crash.
 
     Returns:
         The engine now bound to every model class.
@@ -311,16 +316,25 @@ def init_db(
         MissingDriverError: the driver is not installed (the message names the extra).
         DatabaseUnavailableError: the server cannot be reached.
         SchemaError: the schema is too old, too new, or needs an upgrade under ``"check"``.
+        InstanceLockedError: ``exclusive=True`` and another live instance holds the guard.
     """
-    global _engine, _read_engine
+    global _engine, _read_engine, _guard
     if migrate not in ("auto", "check", "off"):
         raise ConfigurationError(f"migrate must be 'auto', 'check' or 'off', got {migrate!r}")
     engine = create_db_engine(db_url, pool_size=pool_size, pgbouncer=pgbouncer,
                               sqlite_synchronous=sqlite_synchronous,
                               busy_timeout_ms=busy_timeout_ms, echo=echo)
     read_engine = None
+    guard: Any = None
     try:
         _check_connection(engine)
+        if exclusive:
+            from tradeledger.services.guard import InstanceGuard
+
+            if _guard is not None and _guard.same_target(engine, bot_id):
+                guard = _guard  # the holder opens its own database again
+            else:
+                guard = InstanceGuard(engine, bot_id)
         if read_url is not None:
             read_engine = create_db_engine(read_url, pool_size=pool_size, pgbouncer=pgbouncer,
                                            busy_timeout_ms=busy_timeout_ms, echo=echo)
@@ -331,6 +345,8 @@ def init_db(
                          extra_migrations=extra_migrations,
                          lock_timeout=migration_lock_timeout)
     except BaseException:
+        if guard is not None and guard is not _guard:
+            guard.release()
         engine.dispose()
         if read_engine is not None:
             read_engine.dispose()
@@ -339,6 +355,9 @@ def init_db(
         close_all_sessions()
         old, old_read = _engine, _read_engine
         _engine, _read_engine = engine, read_engine
+        old_guard, _guard = _guard, guard
+        if old_guard is not None and old_guard is not guard:
+            old_guard.release()
         _bind_sessions(engine)
         for previous in (old, old_read):
             if previous is not None:
@@ -361,13 +380,16 @@ def get_read_engine() -> Engine:
 
 def close_db() -> None:
     """Close every session and dispose the engines."""
-    global _engine, _read_engine
+    global _engine, _read_engine, _guard
     with _state_lock:
         close_all_sessions()
         for eng in (_engine, _read_engine):
             if eng is not None:
                 eng.dispose()
         _engine = _read_engine = None
+        if _guard is not None:
+            _guard.release()
+            _guard = None
 
 
 def has_tables(engine: Engine) -> bool:
