@@ -20,6 +20,17 @@ close-date index answers the protections' ``get_trades_proxy(is_open=False, clos
 without scanning every closed trade; the closed-profit sum is kept running. (An ``open_date``
 filter without a ``close_date`` filter still walks the selected closed trades of the pair.)
 
+Reproduced freqtrade behaviour worth knowing (the golden vectors depend on it):
+
+* Exit amounts are floats while the position is summed exactly, so an exit of ``trade.amount``
+  after a partial exit can leave a decimal residual ("dust", e.g. ``2e-19``). The trade still
+  closes (``math.isclose``), but ``recalc_trade_from_orders`` then takes its "still open"
+  branch: ``amount`` becomes the dust, ``open_rate`` the dust's average, and
+  ``close_profit_abs`` stays the last exit's profit instead of the total (``realized_profit``
+  and ``close_profit`` are still totals). freqtrade's kucoin test shows the same.
+* Stop-loss rounding with ``DECIMAL_PLACES`` is float arithmetic (see
+  :func:`~tradeledger.domain.precision.price_to_precision`).
+
 Deviations from freqtrade 2026.9 (deliberate):
 
 * ``LocalTrade(**kwargs)`` raises ``TypeError("'foo' is an invalid keyword argument for
