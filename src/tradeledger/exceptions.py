@@ -27,6 +27,7 @@ keeps catching them::
     ├── InvalidOrderError (ValueError)            malformed CCXT order input
     │   └── MissingOrderIdError (KeyError)          CCXT order without a usable id
     ├── UnknownIntentError (LookupError)          no order intent with that client order id
+    ├── OptionalDependencyError (ImportError)     an optional package (pandas) is missing
     ├── InvalidLockError (ValueError)             bad pair-lock input (e.g. no timeframe)
     ├── InvalidValueError (ValueError)            other bad input (key-value store ...)
     └── BacktestingModeError (NotImplementedError) a DB-only call made in backtesting
@@ -53,6 +54,7 @@ __all__ = [
     "MissingOrderIdError",
     "ModeMismatchError",
     "OperationalException",
+    "OptionalDependencyError",
     "OrderMismatchError",
     "SchemaError",
     "SchemaTooNewError",
@@ -176,3 +178,7 @@ class MissingOrderIdError(InvalidOrderError, KeyError):
 
 class UnknownIntentError(TradeLedgerError, LookupError):
     """No order intent with the given client order id exists."""
+
+
+class OptionalDependencyError(TradeLedgerError, ImportError):
+    """An optional package needed by this call (e.g. pandas) is not installed."""

@@ -274,6 +274,50 @@ class Trade(ModelBase, LocalTrade):
         stmt = select(Trade.close_profit_abs).where(Trade.is_open.is_(False))
         return _exact_sum(Trade.session.scalars(stmt))
 
+    # ---- performance queries (tradeledger.services.analytics.performance) -------------------
+    # Thin delegates; they also answer in backtesting mode (from a snapshot of the stores).
+    @staticmethod
+    def get_overall_performance(start_date: datetime | None = None) -> list[dict[str, Any]]:
+        """Performance per pair of closed trades, best absolute profit first."""
+        from tradeledger.services.analytics import performance
+
+        return performance.get_overall_performance(start_date)
+
+    @staticmethod
+    def get_enter_tag_performance(pair: str | None) -> list[dict[str, Any]]:
+        """Performance per enter tag of closed trades (optionally of one pair)."""
+        from tradeledger.services.analytics import performance
+
+        return performance.get_enter_tag_performance(pair)
+
+    @staticmethod
+    def get_exit_reason_performance(pair: str | None) -> list[dict[str, Any]]:
+        """Performance per exit reason of closed trades (optionally of one pair)."""
+        from tradeledger.services.analytics import performance
+
+        return performance.get_exit_reason_performance(pair)
+
+    @staticmethod
+    def get_mix_tag_performance(pair: str | None) -> list[dict[str, Any]]:
+        """Performance per "enter_tag exit_reason" of closed trades (optionally of one pair)."""
+        from tradeledger.services.analytics import performance
+
+        return performance.get_mix_tag_performance(pair)
+
+    @staticmethod
+    def get_best_pair(trade_filter: Any = None) -> tuple[str, float, float, int] | None:
+        """``(pair, profit_ratio, profit_abs, count)`` of the best closed pair, or None."""
+        from tradeledger.services.analytics import performance
+
+        return performance.get_best_pair(trade_filter)
+
+    @staticmethod
+    def get_trading_volume(trade_filter: Any = None) -> float:
+        """Sum of the cost of closed orders (of the trades matching ``trade_filter``)."""
+        from tradeledger.services.analytics import performance
+
+        return performance.get_trading_volume(trade_filter)
+
 
 def _exact_sum(values: Iterable[float | None]) -> float:
     total = ZERO
