@@ -1,0 +1,83 @@
+"""Issue 5: ``PairLocks.is_pair_locked`` for a locked and an unlocked pair, 50 active locks.
+
+Same set-up as bench/bench_locks.py and the facts sheet §8 case 3: 50 active locks on 50 pairs
+(sides ``*``/``long``/``short`` round robin, through ``PairLocks.lock_pair``); the locked pair
+has a ``*`` lock; the unlocked pair has none (so the global lock is looked up too).
+Database mode (``--db``): default ``now`` (wall clock), ``is_pair_locked(pair)``.
+Backtesting mode (no ``--db``): ``PairLocks.use_db = False``, a fixed candle time and
+``side="long"``, as freqtrade's backtesting calls it; ``--expired N`` first adds N expired
+locks (half of them global), which stay in the store.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import (  # noqa: E402
+    base_parser,
+    db_url,
+    emit,
+    load,
+    prepare_sqlite_wal,
+    quiet,
+    time_calls,
+)
+
+N_ACTIVE = 50
+SIDES = ("*", "long", "short")
+CANDLE = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+LOCKED_PAIR = "PAIR0/USDT"
+UNLOCKED_PAIR = "NOLOCK/USDT"
+
+
+def create_locks(PairLocks, now: datetime, expired: int) -> None:  # noqa: N803
+    for i in range(expired):
+        pair = "*" if i % 2 else f"PAIR{i % N_ACTIVE}/USDT"
+        until = now - timedelta(minutes=5 * (expired - i) + 10)
+        PairLocks.lock_pair(pair, until, "old", now=until - timedelta(hours=1),
+                            side=SIDES[i % 3])
+    for i in range(N_ACTIVE):
+        PairLocks.lock_pair(f"PAIR{i}/USDT", now + timedelta(hours=2), "bench", now=now,
+                            side=SIDES[i % 3])
+
+
+def main() -> None:
+    parser = base_parser(__doc__ or "", libs=("tradeledger", "freqtrade"))
+    parser.add_argument("--db", default=None, help="sqlite:PATH or pg:DBNAME; none = backtesting")
+    parser.add_argument("--kind", choices=("locked", "unlocked"), required=True)
+    parser.add_argument("--expired", type=int, default=0)
+    parser.add_argument("--calls", type=int, default=5000)
+    args = parser.parse_args()
+    quiet()
+    lib = load(args.lib)
+    PairLocks = lib.PairLocks  # noqa: N806
+    pair = LOCKED_PAIR if args.kind == "locked" else UNLOCKED_PAIR
+    PairLocks.timeframe = "5m"
+    if args.db:
+        prepare_sqlite_wal(args.db)
+        lib.init_db(db_url(args.lib, args.db))
+        PairLocks.use_db = True
+        create_locks(PairLocks, datetime.now(UTC), args.expired)
+        check = PairLocks.is_pair_locked
+        rate, rates, result = time_calls(lambda: check(pair), args.calls)
+    else:
+        PairLocks.use_db = False
+        PairLocks.reset_locks()
+        create_locks(PairLocks, CANDLE, args.expired)
+        check = PairLocks.is_pair_locked
+        rate, rates, result = time_calls(lambda: check(pair, CANDLE, "long"), args.calls)
+    expected = args.kind == "locked"
+    emit({"case": "pair_locks", "lib": args.lib,
+          "mode": "db" if args.db else "backtesting",
+          "db": args.db.partition(":")[0] if args.db else None, "kind": args.kind,
+          "expired_locks": args.expired, "calls": args.calls,
+          "calls_per_s": round(rate, 1), "best_calls_per_s": round(max(rates), 1),
+          "us_per_call": round(1e6 / rate, 2), "result": result,
+          "result_ok": result is expected})
+
+
+if __name__ == "__main__":
+    main()
