@@ -658,3 +658,111 @@ def test_non_datetime_times_are_refused(mode: str, bad: Any) -> None:
 def test_non_string_reason_is_refused(mode: str) -> None:
     with pytest.raises(InvalidLockError, match="reason"):
         PairLocks.lock_pair("ETH/USDT", at(3), 42, now=T0)  # type: ignore[arg-type]
+
+
+# -- mode parity on random call sequences ------------------------------------------------
+
+_MINUTES = st.integers(-30, 60)
+_call = st.one_of(
+    st.tuples(
+        st.just("lock"),
+        st.sampled_from(["A", "B", "*"]),
+        _MINUTES,
+        st.sampled_from(["r1", "r2", None]),
+        _MINUTES,
+        st.sampled_from(["long", "short", "*", None]),
+    ),
+    st.tuples(
+        st.just("unlock"),
+        st.sampled_from(["A", "B", "*"]),
+        _MINUTES,
+        st.sampled_from(["long", "short", "*", None]),
+    ),
+    st.tuples(st.just("unlock_reason"), st.sampled_from(["r1", "r2", None]), _MINUTES),
+    st.tuples(
+        st.just("get"),
+        st.sampled_from(["A", "B", "*", "", None]),
+        _MINUTES,
+        st.sampled_from(["long", "short", "*", None]),
+    ),
+    st.tuples(
+        st.just("longest"),
+        st.sampled_from(["A", "B", "*"]),
+        _MINUTES,
+        st.sampled_from(["long", "short", "*", None]),
+    ),
+    st.tuples(
+        st.just("locked"),
+        st.sampled_from(["A", "B", "*", "", None]),
+        _MINUTES,
+        st.sampled_from(["long", "short", "*", None]),
+    ),
+    st.tuples(st.just("global"), _MINUTES, st.sampled_from(["long", "short", "*", None])),
+)
+
+
+def _row(lock: Any) -> tuple[Any, ...] | None:
+    if lock is None:
+        return None
+    return (
+        lock.id,
+        lock.pair,
+        lock.side,
+        lock.reason,
+        lock.lock_time,
+        lock.lock_end_time_utc,
+        bool(lock.active),
+    )
+
+
+def _run_calls(calls: list[tuple[Any, ...]]) -> list[Any]:
+    out: list[Any] = []
+    for call in calls:
+        kind, *args = call
+        if kind == "lock":
+            pair, until, reason, now, side = args
+            out.append(_row(PairLocks.lock_pair(pair, at(until), reason, now=at(now), side=side)))
+        elif kind == "unlock":
+            pair, now, side = args
+            PairLocks.unlock_pair(pair, at(now), side)
+        elif kind == "unlock_reason":
+            reason, now = args
+            PairLocks.unlock_reason(reason, at(now))
+        elif kind == "get":
+            pair, now, side = args
+            out.append([_row(lk) for lk in PairLocks.get_pair_locks(pair, at(now), side)])
+        elif kind == "longest":
+            pair, now, side = args
+            out.append(_row(PairLocks.get_pair_longest_lock(pair, at(now), side)))
+        elif kind == "locked":
+            pair, now, side = args
+            out.append(PairLocks.is_pair_locked(pair, at(now), side))
+        else:
+            now, side = args
+            out.append(PairLocks.is_global_lock(at(now), side))
+    out.append([_row(lk) for lk in PairLocks.get_all_locks()])
+    return out
+
+
+@pytest.fixture(scope="module")
+def parity_engine() -> Iterator[Engine]:
+    yield init_db("sqlite://")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_call, max_size=25))
+def test_both_modes_answer_alike(parity_engine: Engine, calls: list[tuple[Any, ...]]) -> None:
+    """Random call sequences give identical answers (ids included) in both modes."""
+    PairLocks.timeframe = "5m"
+    PairLocks.use_db = False
+    PairLocks.reset_locks()
+    memory = _run_calls(calls)
+    PairLocks.use_db = True
+    PairLock.session.remove()
+    with parity_engine.begin() as conn:
+        conn.execute(PairLock.__table__.delete())  # SQLite reuses ids from 1 then
+    try:
+        database = _run_calls(calls)
+    finally:
+        PairLock.session.remove()
+    assert database == memory
