@@ -238,8 +238,8 @@ class PairLocks:
             active and in force at ``now``).
 
         Raises:
-            InvalidLockError: no or an invalid ``PairLocks.timeframe``, an empty pair or an
-                unknown side.
+            InvalidLockError: no or an invalid ``PairLocks.timeframe``; an empty or too long
+                pair; an unknown side; ``until``/``now`` not datetimes; a non-string reason.
         """
         pair = validate_pair(pair)
         side = validate_lock_side(side)
