@@ -766,3 +766,25 @@ def test_both_modes_answer_alike(parity_engine: Engine, calls: list[tuple[Any, .
     finally:
         PairLock.session.remove()
     assert database == memory
+
+
+def test_model_query_helpers(db: Engine) -> None:
+    """freqtrade's model-level API: ``query_pair_locks`` and ``get_all_locks`` give results."""
+    PairLocks.lock_pair("ETH/USDT", at(3), "a", now=T0, side="long")
+    PairLocks.lock_pair("ETH/USDT", at(3), "b", now=T0, side="*")
+    PairLocks.lock_pair("*", at(3), "c", now=T0)
+    PairLocks.unlock_pair("*", at(1))
+    now = at(1)
+    assert [lk.reason for lk in PairLock.query_pair_locks("ETH/USDT", now).all()] == ["a", "b"]
+    assert [lk.reason for lk in PairLock.query_pair_locks("ETH/USDT", now, "*").all()] == ["b"]
+    assert [lk.reason for lk in PairLock.query_pair_locks("ETH/USDT", now, "short").all()] == ["b"]
+    assert [lk.reason for lk in PairLock.query_pair_locks(None, now).all()] == ["a", "b"]
+    assert PairLock.query_pair_locks("ETH/USDT", at(5)).all() == []
+    assert [(lk.reason, lk.active) for lk in PairLock.get_all_locks().all()] == [
+        ("a", True),
+        ("b", True),
+        ("c", False),
+    ]
+    lock = PairLock.get_all_locks().first()
+    assert lock is not None and lock.lock_end_time_utc == at(5)
+    assert lock.lock_time.tzinfo is not None  # read back from the database as aware UTC
