@@ -76,8 +76,10 @@ def _check_modes(rounding_mode: int, counting_mode: int) -> None:
 def _round_to_tick(value: Decimal, tick: Decimal, rounding_mode: int) -> Decimal:
     if tick <= 0:
         raise InvalidValueError(f"tick size must be positive, got {tick}")
+    remainder = CTX.remainder(value, tick)  # sign of value, |remainder| < tick
+    if remainder == 0:
+        return value
     quotient = CTX.divide_int(value, tick)  # truncated towards zero
-    remainder = CTX.subtract(value, CTX.multiply(quotient, tick))
     if remainder != 0:
         sign = 1 if remainder > 0 else -1
         if rounding_mode == ROUND:
@@ -140,7 +142,8 @@ def price_to_precision(
         if stepped == value:
             return price
         return round(float(stepped), 14)
-    return float(decimal_to_precision(value, rounding_mode, price_precision, precision_mode))
+    result = decimal_to_precision(value, rounding_mode, price_precision, precision_mode)
+    return price if result is value else float(result)
 
 
 def amount_to_precision(
@@ -149,7 +152,9 @@ def amount_to_precision(
     """Truncate an amount to the exchange precision (identity without precision)."""
     if amount_precision is None or precision_mode is None:
         return amount
-    return float(decimal_to_precision(dec(amount), TRUNCATE, amount_precision, precision_mode))
+    value = dec(amount)
+    result = decimal_to_precision(value, TRUNCATE, amount_precision, precision_mode)
+    return amount if result is value else float(result)
 
 
 def amount_to_contracts(amount: float, contract_size: float | None) -> float:

@@ -89,7 +89,7 @@ from tradeledger.domain.enums import (
     TradingMode,
 )
 from tradeledger.domain.interest import interest
-from tradeledger.domain.money import CTX, ONE, ZERO, dadd, dec, div18, dmul, dsub
+from tradeledger.domain.money import _FLOAT_CACHE, CTX, ONE, ZERO, dadd, dec, div18, dmul, dsub
 from tradeledger.domain.precision import amount_to_contract_precision, price_to_precision
 from tradeledger.domain.timeutil import dt_now, dt_ts_none, to_aware_utc, to_naive_utc
 from tradeledger.exceptions import (
@@ -180,6 +180,9 @@ def _round_value(value: float, decimals: int) -> str:
 
 def _num(name: str, value: Any) -> Decimal:
     """Exact decimal of a required numeric input; ``None`` → ``InvalidValueError`` naming it."""
+    if type(value) is float:
+        cached = _FLOAT_CACHE.get(value)
+        return cached if cached is not None else dec(value)
     if value is None:
         raise InvalidValueError(f"{name} must be a number, got None")
     try:
