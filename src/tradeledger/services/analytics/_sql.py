@@ -64,9 +64,7 @@ def bucket_expr(
         InvalidValueError: unknown ``granularity``.
     """
     if granularity not in GRANULARITIES:
-        raise InvalidValueError(
-            f"granularity must be one of {GRANULARITIES}, got {granularity!r}"
-        )
+        raise InvalidValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
     dialect = normalise_dialect(dialect)
     if dialect == "sqlite":
         if granularity == "day":

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Engine, Index, MetaData, Table, create_engine
-from sqlalchemy.engine import Connection, Result
+from sqlalchemy.engine import Connection
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Executable
 
@@ -77,13 +77,13 @@ class QueryContext:
         """The ``orders`` table."""
         return orders_table()
 
-    def execute(self, stmt: Executable) -> Result[Any]:
-        """Run ``stmt`` and return its result."""
+    def execute(self, stmt: Executable) -> Any:
+        """Run ``stmt`` and return its ``Result``."""
         if isinstance(self.bind, Engine):
             with self.bind.connect() as conn:
                 result = conn.execute(stmt)
                 return result.freeze()()
-        return self.bind.execute(stmt)  # type: ignore[no-any-return]
+        return self.bind.execute(stmt)
 
 
 def _bind_engine(bind: Any) -> Any:

@@ -41,8 +41,7 @@ def require_pandas() -> Any:
         return importlib.import_module("pandas")
     except ImportError as exc:
         raise OptionalDependencyError(
-            "to_dataframe() needs pandas, which tradeledger does not install: "
-            "pip install pandas"
+            "to_dataframe() needs pandas, which tradeledger does not install: pip install pandas"
         ) from exc
 
 
@@ -66,11 +65,7 @@ class Result:
         if rows is not None:
             columns = [f.name for f in dataclasses.fields(self._row_type())]
             return pd.DataFrame([plain(r) for r in rows], columns=columns)
-        scalars = {
-            k: v
-            for k, v in self.to_dict().items()
-            if not isinstance(v, dict | list)
-        }
+        scalars = {k: v for k, v in self.to_dict().items() if not isinstance(v, dict | list)}
         return pd.DataFrame([scalars])
 
     def _row_type(self) -> Any:

@@ -1,0 +1,156 @@
+"""Realised profit per UTC day, ISO week (Monday) or calendar month.
+
+Trades count in the bucket of their ``close_date`` (UTC). The grouping runs in the database
+(:func:`~tradeledger.services.analytics._sql.bucket_expr`; TimescaleDB's ``time_bucket``
+for days and weeks where the extension is installed). With ``fill_gaps`` (default) buckets
+without closed trades are added with zeros, from the filter's ``start`` (or the first
+trade) to its ``end`` (or the last trade).
+
+Per bucket: ``profit_abs = Σ close_profit_abs``, ``trade_count``, ``wins`` (profit > 0),
+``losses`` (profit < 0), ``capital = Σ stake_amount`` and
+``profit_ratio = profit_abs / capital`` (0.0 without capital).
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Integer, case, cast, func, select
+
+from tradeledger.services.analytics._sql import Granularity, bucket_expr, to_date
+from tradeledger.services.analytics.context import QueryContext
+from tradeledger.services.analytics.filters import TradeFilter
+from tradeledger.services.analytics.results import Result
+
+__all__ = ["PeriodProfit", "PeriodRow", "bucket_start", "next_bucket", "profit_by_period"]
+
+
+@dataclass(frozen=True)
+class PeriodRow:
+    """Realised profit of one bucket."""
+
+    period_start: date
+    profit_abs: float
+    trade_count: int
+    wins: int
+    losses: int
+    capital: float
+    profit_ratio: float
+
+
+@dataclass(frozen=True)
+class PeriodProfit(Result):
+    """Profit per bucket (oldest first)."""
+
+    granularity: str
+    rows: tuple[PeriodRow, ...]
+
+    def _row_type(self) -> Any:
+        return PeriodRow
+
+    @property
+    def total_profit_abs(self) -> float:
+        """Σ profit_abs of every bucket."""
+        return sum(r.profit_abs for r in self.rows)
+
+
+def bucket_start(day: date, granularity: str) -> date:
+    """First day of the bucket holding ``day`` (Python mirror of the SQL expressions)."""
+    if granularity == "day":
+        return day
+    if granularity == "week":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def next_bucket(start: date, granularity: str) -> date:
+    """First day of the bucket after the one starting at ``start``."""
+    if granularity == "day":
+        return start + timedelta(days=1)
+    if granularity == "week":
+        return start + timedelta(days=7)
+    days = calendar.monthrange(start.year, start.month)[1]
+    return start + timedelta(days=days)
+
+
+def _range_end_day(end: datetime) -> date:
+    """Last day touched by the half-open range ending at ``end``."""
+    return (end - timedelta(microseconds=1)).date()
+
+
+def daily_rows(ctx: QueryContext, flt: TradeFilter, granularity: str) -> list[PeriodRow]:
+    """Non-empty buckets of closed trades matching ``flt`` (SQL ``GROUP BY``)."""
+    t = ctx.trades
+    flt = flt.closed_only()
+    bucket = bucket_expr(t.c.close_date, granularity, ctx.dialect, timescale=ctx.timescale)
+    bucket = bucket.label("bucket")
+    profit = func.coalesce(t.c.close_profit_abs, 0.0)
+    stmt = (
+        select(
+            bucket,
+            func.sum(profit).label("profit_abs"),
+            func.count().label("cnt"),
+            func.sum(cast(case((profit > 0, 1), else_=0), Integer)).label("wins"),
+            func.sum(cast(case((profit < 0, 1), else_=0), Integer)).label("losses"),
+            func.sum(func.coalesce(t.c.stake_amount, 0.0)).label("capital"),
+        )
+        .where(*flt.clauses(t), t.c.close_date.is_not(None))
+        .group_by(bucket)
+        .order_by(bucket)
+    )
+    rows: list[PeriodRow] = []
+    for r in ctx.execute(stmt):
+        profit_abs = float(r.profit_abs or 0.0)
+        capital = float(r.capital or 0.0)
+        rows.append(
+            PeriodRow(
+                period_start=to_date(r.bucket),
+                profit_abs=profit_abs,
+                trade_count=int(r.cnt),
+                wins=int(r.wins or 0),
+                losses=int(r.losses or 0),
+                capital=capital,
+                profit_ratio=profit_abs / capital if capital else 0.0,
+            )
+        )
+    return rows
+
+
+def fill_buckets(rows: list[PeriodRow], granularity: str, flt: TradeFilter) -> list[PeriodRow]:
+    """Add zero rows for buckets without trades (range: filter range, else first..last)."""
+    by_start = {r.period_start: r for r in rows}
+    first: date | None = None
+    last: date | None = None
+    if flt.date_field == "close_date" and flt.start is not None:
+        first = bucket_start(flt.start.date(), granularity)
+    if flt.date_field == "close_date" and flt.end is not None:
+        last = bucket_start(_range_end_day(flt.end), granularity)
+    if rows:
+        first = first if first is not None else rows[0].period_start
+        last = last if last is not None else rows[-1].period_start
+    if first is None or last is None or first > last:
+        return rows
+    out: list[PeriodRow] = []
+    cursor = first
+    while cursor <= last:
+        out.append(by_start.get(cursor) or PeriodRow(cursor, 0.0, 0, 0, 0, 0.0, 0.0))
+        cursor = next_bucket(cursor, granularity)
+    return out
+
+
+def profit_by_period(
+    ctx: QueryContext,
+    granularity: Granularity = "day",
+    flt: TradeFilter | None = None,
+    *,
+    fill_gaps: bool = True,
+) -> PeriodProfit:
+    """Realised profit per ``granularity`` bucket of the closed trades matching ``flt``."""
+    flt = flt or TradeFilter()
+    rows = daily_rows(ctx, flt, granularity)
+    if fill_gaps:
+        rows = fill_buckets(rows, granularity, flt)
+    return PeriodProfit(granularity=granularity, rows=tuple(rows))

@@ -1,0 +1,135 @@
+"""``AnalyticsService``: every metric family over one place to query.
+
+Usage::
+
+    from tradeledger.services.analytics import AnalyticsService, TradeFilter
+
+    svc = AnalyticsService()                      # Trade.session, or backtesting stores
+    svc.profit_by_period("week", TradeFilter(pairs="BTC/USDT"))
+    svc.max_drawdown(1000.0)
+    svc.risk(1000.0).sharpe
+
+``AnalyticsService(bind)`` runs on a session, connection or engine (e.g. a read replica:
+``AnalyticsService(tradeledger.db.get_read_engine())``).
+``AnalyticsService.from_trades(trades)`` runs on any list of ``LocalTrade`` objects, and when
+``Trade.use_db`` is False the default service reads ``LocalTrade``'s backtesting stores — in
+both cases through an in-memory SQLite snapshot, so the SQL (and the answers) are the same
+as in database mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from tradeledger.services.analytics._sql import Granularity
+from tradeledger.services.analytics.context import BacktestSnapshot, QueryContext, default_context
+from tradeledger.services.analytics.equity import Drawdown, EquityCurve, equity_curve, max_drawdown
+from tradeledger.services.analytics.filters import TradeFilter
+from tradeledger.services.analytics.leverage import (
+    DEFAULT_LEVERAGE_EDGES,
+    LeverageReport,
+    leverage_performance,
+)
+from tradeledger.services.analytics.performance import GroupBy, PerformanceReport, performance
+from tradeledger.services.analytics.periods import PeriodProfit, profit_by_period
+from tradeledger.services.analytics.risk import RiskMetrics, risk_metrics
+from tradeledger.services.analytics.stats import TradeStats, trade_stats
+from tradeledger.services.analytics.stoploss import StoplossReport, stoploss_efficiency
+
+if TYPE_CHECKING:
+    from tradeledger.domain.trade import LocalTrade
+
+__all__ = ["AnalyticsService"]
+
+
+class AnalyticsService:
+    """Analytics over the database (or a backtesting snapshot).
+
+    Args:
+        bind: session, scoped session, connection or engine; default ``Trade.session``, or a
+            snapshot of the backtesting stores when ``Trade.use_db`` is False.
+        timescale: force (True/False) the TimescaleDB ``time_bucket`` path; default: detect
+            the extension on PostgreSQL.
+    """
+
+    def __init__(self, bind: Any = None, *, timescale: bool | None = None) -> None:
+        self.context: QueryContext = default_context(bind, timescale=timescale)
+
+    @classmethod
+    def from_context(cls, context: QueryContext) -> AnalyticsService:
+        """A service on an existing :class:`QueryContext`."""
+        svc = cls.__new__(cls)
+        svc.context = context
+        return svc
+
+    @classmethod
+    def from_trades(cls, trades: Iterable[LocalTrade]) -> AnalyticsService:
+        """A service on a snapshot of the given trades (backtesting results, tests)."""
+        return cls.from_context(BacktestSnapshot(trades).context())
+
+    @property
+    def backtesting(self) -> bool:
+        """The service reads a backtesting snapshot."""
+        return self.context.backtesting
+
+    def performance(
+        self, by: GroupBy = "pair", flt: TradeFilter | None = None
+    ) -> PerformanceReport:
+        """Performance by pair, enter tag, exit reason or mix tag."""
+        return performance(self.context, by, flt)
+
+    def profit_by_period(
+        self,
+        granularity: Granularity = "day",
+        flt: TradeFilter | None = None,
+        *,
+        fill_gaps: bool = True,
+    ) -> PeriodProfit:
+        """Realised profit per UTC day, ISO week or month."""
+        return profit_by_period(self.context, granularity, flt, fill_gaps=fill_gaps)
+
+    def equity_curve(
+        self,
+        starting_balance: float,
+        flt: TradeFilter | None = None,
+        *,
+        granularity: Literal["day", "trade"] = "day",
+    ) -> EquityCurve:
+        """Equity from ``starting_balance``: end of every UTC day, or after every trade."""
+        return equity_curve(self.context, starting_balance, flt, granularity=granularity)
+
+    def max_drawdown(self, starting_balance: float, flt: TradeFilter | None = None) -> Drawdown:
+        """Maximum drawdown (absolute, relative, start, end, duration)."""
+        return max_drawdown(self.context, starting_balance, flt)
+
+    def trade_stats(self, flt: TradeFilter | None = None) -> TradeStats:
+        """Win rate, profit factor, expectancy, averages, durations, best/worst trade."""
+        return trade_stats(self.context, flt)
+
+    def risk(
+        self,
+        starting_balance: float,
+        flt: TradeFilter | None = None,
+        *,
+        risk_free_rate: float = 0.0,
+        periods_per_year: int = 365,
+    ) -> RiskMetrics:
+        """Sharpe, Sortino and Calmar ratios from the daily series."""
+        return risk_metrics(
+            self.context,
+            starting_balance,
+            flt,
+            risk_free_rate=risk_free_rate,
+            periods_per_year=periods_per_year,
+        )
+
+    def leverage(
+        self, flt: TradeFilter | None = None, *, edges: Sequence[float] = DEFAULT_LEVERAGE_EDGES
+    ) -> LeverageReport:
+        """Performance and liquidation proximity by leverage bucket and side."""
+        return leverage_performance(self.context, flt, edges=edges)
+
+    def stoploss(self, flt: TradeFilter | None = None) -> StoplossReport:
+        """Stop-loss exits, slippage, MAE/MFE and trailing lock-in."""
+        return stoploss_efficiency(self.context, flt)
