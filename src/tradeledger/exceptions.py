@@ -21,7 +21,8 @@ keeps catching them::
     │   │   └── MigrationError                      an upgrade failed (database unchanged)
     │   ├── DatabaseUnavailableError                the server cannot be reached
     │   ├── ModeMismatchError                       dry_run database opened as live, ...
-    │   └── InstanceLockedError                     another live instance holds the guard
+    │   ├── InstanceLockedError                     another live instance holds the guard
+    │   └── CommitOutcomeUnknownError               the connection failed during COMMIT
     ├── DependencyException                       (freqtrade: DependencyException)
     │   └── OrderMismatchError                      CCXT update for another order id
     ├── InvalidOrderError (ValueError)            malformed CCXT order input
@@ -39,6 +40,7 @@ from typing import Any
 
 __all__ = [
     "BacktestingModeError",
+    "CommitOutcomeUnknownError",
     "ConfigurationError",
     "DatabaseUnavailableError",
     "DependencyException",
@@ -138,6 +140,14 @@ class ModeMismatchError(OperationalException):
 
 class InstanceLockedError(OperationalException):
     """Another live instance holds the single-writer guard of this database."""
+
+
+class CommitOutcomeUnknownError(OperationalException):
+    """The connection failed while COMMIT was in flight: the work may or may not be stored.
+
+    Raised by :func:`tradeledger.services.retry.run_in_transaction` instead of retrying a unit
+    that is not idempotent; check the database (or the exchange) before doing it again.
+    """
 
 
 class OrderMismatchError(DependencyException):
