@@ -336,7 +336,7 @@ def _stamp(conn: Connection, script: ScriptDirectory, revision: str) -> None:
 def _library_tables() -> list[sa.Table]:
     from tradeledger.models import ModelBase
 
-    out = []
+    out: list[sa.Table] = []
     for mapper in ModelBase.registry.mappers:
         if mapper.class_.__module__.startswith("tradeledger."):
             out.extend(t for t in mapper.tables if isinstance(t, sa.Table))
@@ -366,7 +366,7 @@ def _write_meta(conn: Connection, mode: str | None, bot_id: str | None) -> None:
 
     if not sa.inspect(conn).has_table(META_TABLE):
         return
-    table = TradeLedgerMeta.__table__
+    table = TradeLedgerMeta.metadata.tables[META_TABLE]
     now = dt_now()
     row = conn.execute(sa.select(table).where(table.c.id == META_ROW_ID)).first()
     if row is None:
@@ -465,7 +465,7 @@ def _migrate(engine: Engine, script: ScriptDirectory, mode: str | None, bot_id: 
                    dialect != "mariadb" else
                    "MariaDB/MySQL cannot roll back schema changes; the next start resumes.")
             ) from exc
-    if result.action != "none":
+    if result.to_revisions != result.from_revisions or result.action == "metadata":
         logger.info("database %s: %s %s -> %s", url, result.action,
                     ",".join(result.from_revisions) or "-", ",".join(result.to_revisions))
     return result
@@ -601,7 +601,7 @@ def set_database_mode(engine: Engine, mode: str) -> None:
         from tradeledger.domain.timeutil import dt_now
         from tradeledger.models.meta import META_ROW_ID, TradeLedgerMeta
 
-        table = TradeLedgerMeta.__table__
+        table = TradeLedgerMeta.metadata.tables[META_TABLE]
         if conn.execute(sa.select(table.c.id)).first() is None:
             conn.execute(table.insert().values(id=META_ROW_ID, mode=mode,
                                                library_version=__version__,

@@ -1,0 +1,1 @@
+"""Alembic revisions of tradeledger's own branch (label ``tradeledger``)."""
