@@ -113,7 +113,7 @@ def _windowed(ctx: QueryContext, flt: TradeFilter, balance: float) -> Any:
             t.c.close_date.label("close_date"),
             func.sum(profit).over(order_by=order, rows=(None, 0)).label("cum"),
         )
-        .where(*flt.closed_only().clauses(t), t.c.close_date.is_not(None))
+        .where(*flt.closed_clauses(t), t.c.close_date.is_not(None))
         .subquery("eq_s")
     )
     o2 = (s.c.close_date, s.c.id)
@@ -148,7 +148,7 @@ def max_drawdown(
     t = ctx.trades
     head = ctx.execute(
         select(func.count(), func.min(t.c.open_date)).where(
-            *flt.closed_only().clauses(t), t.c.close_date.is_not(None)
+            *flt.closed_clauses(t), t.c.close_date.is_not(None)
         )
     ).one()
     count = int(head[0] or 0)
@@ -224,7 +224,7 @@ def equity_curve(
         t = ctx.trades
         stmt = (
             select(t.c.close_date, func.coalesce(t.c.close_profit_abs, 0.0))
-            .where(*flt.closed_only().clauses(t), t.c.close_date.is_not(None))
+            .where(*flt.closed_clauses(t), t.c.close_date.is_not(None))
             .order_by(t.c.close_date, t.c.id)
         )
         points = [(_aware(d), float(p)) for d, p in ctx.execute(stmt)]

@@ -104,11 +104,12 @@ class TradeFilter:
         """A copy with some fields changed."""
         return replace(self, **changes)
 
-    def closed_only(self) -> TradeFilter:
-        """This filter restricted to closed trades (``status="open"`` stays empty)."""
-        if self.status == "all":
-            return replace(self, status="closed")
-        return self
+    def closed_clauses(self, trades: Table) -> list[ColumnElement[bool]]:
+        """:meth:`clauses` restricted to closed trades (``status="open"`` selects nothing)."""
+        out = self.clauses(trades)
+        if self.status != "closed":
+            out.append(trades.c.is_open == false())
+        return out
 
     def clauses(self, trades: Table) -> list[ColumnElement[bool]]:
         """SQL conditions on the ``trades`` table."""

@@ -96,7 +96,7 @@ def leverage_performance(
     edges = tuple(float(e) for e in edges)
     if not edges or any(b <= a for a, b in itertools.pairwise(edges)):
         raise InvalidValueError(f"edges: expected a non-empty ascending sequence, got {edges!r}")
-    flt = (flt or TradeFilter()).closed_only()
+    flt = flt or TradeFilter()
     t = ctx.trades.c
     lev = func.coalesce(t.leverage, 1.0)
     bucket = case(
@@ -136,7 +136,7 @@ def leverage_performance(
             func.avg(closest).label("avg_closest"),
             func.min(closest).label("min_closest"),
         )
-        .where(*flt.clauses(ctx.trades))
+        .where(*flt.closed_clauses(ctx.trades))
         .group_by(bucket, short)
         .order_by(bucket, short)
     )

@@ -134,14 +134,19 @@ def _key_expr(ctx: QueryContext, by: str) -> ColumnElement[Any]:
     )
 
 
+def _profit_col(ctx: QueryContext, realized: bool) -> ColumnElement[Any]:
+    t = ctx.trades.c
+    return func.coalesce(t.close_profit_abs, t.realized_profit) if realized else t.close_profit_abs
+
+
 def _generic(
-    ctx: QueryContext, by: str, filters: Sequence[Any]
+    ctx: QueryContext, by: str, filters: Sequence[Any], *, realized: bool = False
 ) -> list[tuple[str, float, float, int]]:
     """Rows ``(key, profit_ratio, profit_abs, count)`` of the capital-based performance query."""
     t = ctx.trades
     costs = entry_cost_subquery(ctx, filters)
     key = _key_expr(ctx, by).label("key")
-    profit = func.sum(t.c.close_profit_abs)
+    profit = func.sum(_profit_col(ctx, realized))
     stmt = (
         select(
             key,
@@ -163,15 +168,18 @@ def _generic(
     return out
 
 
-def _mix(ctx: QueryContext, filters: Sequence[Any]) -> list[tuple[str, float, float, int]]:
+def _mix(
+    ctx: QueryContext, filters: Sequence[Any], *, realized: bool = False
+) -> list[tuple[str, float, float, int]]:
     t = ctx.trades
     key = _key_expr(ctx, "mix_tag").label("key")
-    best = func.max(t.c.close_profit_abs)
+    profit = _profit_col(ctx, realized)
+    best = func.max(profit)
     stmt = (
         select(
             key,
             func.sum(t.c.close_profit).label("ratio"),
-            func.sum(t.c.close_profit_abs).label("profit_abs"),
+            func.sum(profit).label("profit_abs"),
             func.count().label("cnt"),
         )
         .where(*filters)
@@ -187,10 +195,18 @@ def _mix(ctx: QueryContext, filters: Sequence[Any]) -> list[tuple[str, float, fl
 def performance(
     ctx: QueryContext, by: GroupBy = "pair", flt: TradeFilter | None = None
 ) -> PerformanceReport:
-    """Performance of the trades selected by ``flt`` (closed trades by default), by group."""
+    """Performance of the trades selected by ``flt`` (closed trades by default), by group.
+
+    With ``status="open"`` or ``"all"``, an open trade counts with its realised profit so far
+    (``realized_profit``, from partial exits) and its entry capital.
+    """
     flt = flt or TradeFilter()
     filters = flt.clauses(ctx.trades)
-    rows = _mix(ctx, filters) if by == "mix_tag" else _generic(ctx, by, filters)
+    realized = flt.status != "closed"
+    if by == "mix_tag":
+        rows = _mix(ctx, filters, realized=realized)
+    else:
+        rows = _generic(ctx, by, filters, realized=realized)
     return PerformanceReport(
         by=by,
         rows=tuple(PerformanceRow(k, r, _pct(r), a, c) for k, r, a, c in rows),

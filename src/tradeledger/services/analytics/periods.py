@@ -84,7 +84,6 @@ def _range_end_day(end: datetime) -> date:
 def daily_rows(ctx: QueryContext, flt: TradeFilter, granularity: str) -> list[PeriodRow]:
     """Non-empty buckets of closed trades matching ``flt`` (SQL ``GROUP BY``)."""
     t = ctx.trades
-    flt = flt.closed_only()
     bucket = bucket_expr(t.c.close_date, granularity, ctx.dialect, timescale=ctx.timescale)
     bucket = bucket.label("bucket")
     profit = func.coalesce(t.c.close_profit_abs, 0.0)
@@ -97,7 +96,7 @@ def daily_rows(ctx: QueryContext, flt: TradeFilter, granularity: str) -> list[Pe
             func.sum(cast(case((profit < 0, 1), else_=0), Integer)).label("losses"),
             func.sum(func.coalesce(t.c.stake_amount, 0.0)).label("capital"),
         )
-        .where(*flt.clauses(t), t.c.close_date.is_not(None))
+        .where(*flt.closed_clauses(t), t.c.close_date.is_not(None))
         .group_by(bucket)
         .order_by(bucket)
     )

@@ -81,9 +81,9 @@ def _ref(row: Any) -> TradeRef | None:
 
 def trade_stats(ctx: QueryContext, flt: TradeFilter | None = None) -> TradeStats:
     """Statistics of the closed trades matching ``flt``."""
-    flt = (flt or TradeFilter()).closed_only()
+    flt = flt or TradeFilter()
     t = ctx.trades
-    where = flt.clauses(t)
+    where = flt.closed_clauses(t)
     p = t.c.close_profit_abs
     duration = duration_seconds_expr(t.c.close_date, t.c.open_date, ctx.dialect)
 

@@ -69,9 +69,9 @@ class StoplossReport(Result):
 
 def stoploss_efficiency(ctx: QueryContext, flt: TradeFilter | None = None) -> StoplossReport:
     """Stop-loss statistics of the closed trades matching ``flt``."""
-    flt = (flt or TradeFilter()).closed_only()
+    flt = flt or TradeFilter()
     t = ctx.trades.c
-    where = flt.clauses(ctx.trades)
+    where = flt.closed_clauses(ctx.trades)
     d = side_sign(t.is_short)
     is_stop = t.exit_reason.in_(STOP_EXIT_REASONS)
     slip_ok = and_(is_stop, t.stop_loss > 0, t.close_rate.is_not(None))
