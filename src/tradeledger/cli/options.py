@@ -122,3 +122,32 @@ def open_db(db_url: str, *, write: bool = False) -> Any:
             f"database file not found: {path} (create it with `tradeledger init --db ...`)"
         )
     return init_db(db_url, migrate="auto" if write else "check")
+
+
+def plain_engine(db_url: str) -> Any:
+    """An engine on ``db_url`` without schema preparation (for check, backup, export).
+
+    Raises:
+        FileNotFoundError: a SQLite file that does not exist.
+        InvalidDatabaseURL, MissingDriverError, DatabaseUnavailableError: as ``init_db``.
+    """
+    from pathlib import Path
+
+    from sqlalchemy.exc import OperationalError
+
+    from tradeledger.db import create_db_engine, mask_url
+    from tradeledger.exceptions import DatabaseUnavailableError
+
+    path = sqlite_file_of(db_url)
+    if path is not None and not Path(path).exists():
+        raise FileNotFoundError(f"database file not found: {path}")
+    engine = create_db_engine(db_url, create_file=False)
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        engine.dispose()
+        detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else ""
+        raise DatabaseUnavailableError(
+            f"Cannot connect to database '{mask_url(db_url)}': {detail}") from None
+    return engine
