@@ -444,9 +444,7 @@ def ensure_constraints(conn: Connection, tables: Iterable[str] = BASELINE_TABLES
             for fk in table.foreign_key_constraints:
                 key = (tuple(c.name for c in fk.columns), fk.referred_table.name)
                 if key not in fks:
-                    ops.create_foreign_key(str(fk.name), name, fk.referred_table.name,
-                                           [c.name for c in fk.columns],
-                                           [el.column.name for el in fk.elements])
+                    _add_foreign_key(conn, ops, name, fk)
                     added.append(str(fk.name))
         indexes = {i["name"] for i in insp.get_indexes(name)}
         for ix in table.indexes:
@@ -455,6 +453,35 @@ def ensure_constraints(conn: Connection, tables: Iterable[str] = BASELINE_TABLES
                                  unique=bool(ix.unique))
                 added.append(str(ix.name))
     return added
+
+
+def _add_foreign_key(conn: Connection, ops: Operations, table: str,
+                     fk: sa.ForeignKeyConstraint) -> None:
+    """Add ``fk``; rows that already break it (possible in tables that never declared it) are
+    kept: PostgreSQL gets the constraint ``NOT VALID`` (checked for new rows only), MariaDB
+    adds it without checking. Deleting a user's rows is never an option."""
+    q = conn.dialect.identifier_preparer.quote
+    (column,) = [c.name for c in fk.columns]
+    parent = fk.referred_table.name
+    orphans = conn.execute(sa.text(
+        f"SELECT count(*) FROM {q(table)} WHERE {q(column)} IS NOT NULL AND {q(column)} "
+        f"NOT IN (SELECT id FROM {q(parent)})")).scalar() or 0
+    if orphans:
+        logger.warning("%d rows of %s point at no %s row; the foreign key %s is added "
+                       "without checking them", orphans, table, parent, fk.name)
+    if orphans and conn.dialect.name == "postgresql":
+        conn.execute(sa.text(
+            f"ALTER TABLE {q(table)} ADD CONSTRAINT {q(str(fk.name))} FOREIGN KEY "
+            f"({q(column)}) REFERENCES {q(parent)} (id) NOT VALID"))
+        return
+    if orphans and _is_mysql(conn):
+        conn.execute(sa.text("SET FOREIGN_KEY_CHECKS = 0"))
+    try:
+        ops.create_foreign_key(str(fk.name), table, parent, [column],
+                               [el.column.name for el in fk.elements])
+    finally:
+        if orphans and _is_mysql(conn):
+            conn.execute(sa.text("SET FOREIGN_KEY_CHECKS = 1"))
 
 
 def _drop_mysql_fks_to(conn: Connection, targets: set[str], keep_tables: set[str]) -> None:
@@ -504,12 +531,14 @@ def adopt(conn: Connection, plan: AdoptionPlan) -> None:
         md.create_all(conn, tables=[md.tables[n] for n in plan.create], checkfirst=True)
     if plan.rebuild:
         _rebuild(conn, md, plan.rebuild)
+    # the data fixes run before the constraints are added: PostgreSQL re-checks a foreign
+    # key on every update of a row inserted in the same transaction
+    fix_old_dry_orders(conn)
+    fix_wrong_max_stake_amount(conn)
     if dialect != "sqlite":
         ensure_constraints(conn)
     elif plan.rebuild:
         ensure_constraints(conn, plan.rebuild)
-    fix_old_dry_orders(conn)
-    fix_wrong_max_stake_amount(conn)
     logger.info("freqtrade schema adopted (%s)", plan.describe())
 
 

@@ -388,8 +388,30 @@ def _write_meta(conn: Connection, mode: str | None, bot_id: str | None) -> None:
         conn.execute(table.update().where(table.c.id == META_ROW_ID).values(**values))
 
 
+#: The baseline's foreign keys, checked by value even where an old table did not declare them.
+_BASELINE_FKS = (
+    ("orders", "ft_trade_id", "trades"),
+    ("trade_custom_data", "ft_trade_id", "trades"),
+)
+
+
 def _fk_violations(conn: Connection) -> set[tuple[Any, ...]]:
-    return {tuple(r) for r in conn.exec_driver_sql("PRAGMA foreign_key_check").all()}
+    """``(table, rowid, parent)`` of every row breaking a foreign key (SQLite).
+
+    Rows that already broke one before a migration (freqtrade never enables foreign keys on
+    SQLite, so orphan orders exist) are tolerated; a migration must not add any.
+    """
+    found = {(r[0], r[1], r[2]) for r in conn.exec_driver_sql("PRAGMA foreign_key_check")}
+    insp = sa.inspect(conn)
+    names = set(insp.get_table_names())
+    for child, column, parent in _BASELINE_FKS:
+        if child in names and parent in names and any(
+                c["name"] == column for c in insp.get_columns(child)):
+            rows = conn.exec_driver_sql(
+                f'SELECT rowid FROM "{child}" WHERE "{column}" IS NOT NULL AND "{column}" '
+                f'NOT IN (SELECT id FROM "{parent}")').scalars()
+            found |= {(child, rowid, parent) for rowid in rows}
+    return found
 
 
 def _sqlite_backup(conn: Connection, path: Path, state: _State) -> Path:
@@ -425,6 +447,9 @@ def _migrate(engine: Engine, script: ScriptDirectory, mode: str | None, bot_id: 
             if path is not None and not state.is_fresh and not state.up_to_date:
                 result.backup_path = _sqlite_backup(conn, path, state)
             before = _fk_violations(conn) if dialect == "sqlite" else set()
+            if before:
+                logger.warning("the database already holds %d rows breaking foreign keys "
+                               "(e.g. orphan orders); they are kept as they are", len(before))
             if state.is_fresh:
                 assert state.plan is not None
                 if state.plan.changes_schema and (state.plan.leftovers_new
