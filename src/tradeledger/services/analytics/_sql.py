@@ -100,9 +100,11 @@ def duration_seconds_expr(
     elif dialect == "postgresql":
         raw = extract("epoch", end - start)
     else:
+        # a DOUBLE literal makes the quotient a DOUBLE (MariaDB cannot CAST AS FLOAT)
         raw = func.timestampdiff(literal_column("MICROSECOND"), start, end) / literal_column(
-            "1000000.0"
+            "1.0E6"
         )
+        return func.round(raw, literal_column("3"), type_=Float)
     return cast(func.round(raw, literal_column("3")), Float)
 
 
