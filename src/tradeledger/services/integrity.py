@@ -140,7 +140,11 @@ class _Checker:
         self.tables: dict[str, sa.Table] = {}
         for name in ("trades", "orders", "pairlocks"):
             if insp.has_table(name):
-                self.tables[name] = sa.Table(name, self.md, autoload_with=engine)
+                table = sa.Table(name, self.md, autoload_with=engine)
+                for col in table.columns:
+                    # raw driver values: a damaged file may declare odd types
+                    col.type = sa.types.NullType()
+                self.tables[name] = table
             else:
                 self.report.skipped.append(f"table {name} (missing)")
 
