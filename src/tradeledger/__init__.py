@@ -40,6 +40,7 @@ from tradeledger.exceptions import (
     SchemaTooNewError,
     SchemaTooOldError,
     TradeLedgerError,
+    UnknownIntentError,
     UnsupportedExchangeError,
     UnsupportedTradingModeError,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "Trade",
     "TradeLedgerError",
     "TradingMode",
+    "UnknownIntentError",
     "UnsupportedExchangeError",
     "UnsupportedTradingModeError",
     "WalletHistory",
