@@ -788,3 +788,59 @@ def test_model_query_helpers(db: Engine) -> None:
     lock = PairLock.get_all_locks().first()
     assert lock is not None and lock.lock_end_time_utc == at(5)
     assert lock.lock_time.tzinfo is not None  # read back from the database as aware UTC
+
+
+def test_postgresql_generic_plan_never_scans_expired_locks(db: Engine) -> None:
+    """psycopg prepares the check after a few runs and PostgreSQL may then use a generic plan.
+
+    Once ANALYZE has seen many expired global locks, the plain ``... LIMIT 1`` query got a
+    sequential scan as generic plan (about 30 ms per check at 100 000 rows). The check query
+    must keep a range condition on ``lock_end_time`` in every plan.
+    """
+    if db.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL generic plans")
+    from tradeledger.services.pairlocks import _FastCheck
+
+    rows = [
+        {
+            "pair": "*" if i % 2 else f"P{i % 50}/USDT",
+            "side": _SIDES[i % 3],
+            "reason": "old",
+            "lock_time": T0 - timedelta(minutes=i + 60),
+            "lock_end_time": T0 - timedelta(minutes=i + 1),
+            "active": True,
+        }
+        for i in range(20_000)
+    ]
+    with db.begin() as conn:
+        conn.execute(PairLock.__table__.insert(), rows)
+        conn.execute(text("ANALYZE pairlocks"))
+    fast = _FastCheck.for_dialect(db.dialect)
+    with db.connect() as conn:
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        cur = dbapi.cursor()
+        cur.execute("SET plan_cache_mode = force_generic_plan")
+        for (pairs, side), sql in fast.sql.items():
+            params = ["$1"] if pairs else []
+            params.append(f"${len(params) + 1}")
+            if side not in (None, "*"):
+                params.append(f"${len(params) + 1}")
+            numbered = sql
+            for p in params:
+                numbered = numbered.replace("%s", p, 1)
+            types = ", ".join(
+                ["text"] * (1 if pairs else 0)
+                + ["timestamp"]
+                + (["text"] if len(params) > (2 if pairs else 1) else [])
+            )
+            cur.execute(f"PREPARE chk({types}) AS {numbered}")
+            args = (["'P7/USDT'"] if pairs else []) + ["'2024-03-05 12:00:00'"]
+            if side not in (None, "*"):
+                args.append(f"'{side}'")
+            cur.execute(f"EXPLAIN EXECUTE chk({', '.join(args)})")
+            plan = "\n".join(row[0] for row in cur.fetchall())
+            cur.execute("DEALLOCATE chk")
+            assert "Seq Scan" not in plan, (sql, plan)
+            assert "lock_end_time >" in plan and "Index Cond" in plan, (sql, plan)
+        conn.rollback()
