@@ -122,3 +122,18 @@ def test_reports_serialise(db: str) -> None:
     for row in rows:
         json.loads(row.before or "null")
         json.loads(row.after or "null")
+
+
+def test_applying_a_report_twice_is_harmless(db: str) -> None:
+    ex = FakeExchange()
+    trade = bot_open_trade(ex, amount=1.0, price=100.0)
+    sell = ex.external_order(PAIR, "sell", 1.0, 105.0)
+    rec = _reconcile(ex, [PAIR], positions=ex.fetch_positions())
+    apply_reconciliation(rec, dry_run=False)
+    closed = _reload(trade.id)
+    state = (closed.is_open, closed.close_rate, closed.close_profit_abs, len(closed.orders))
+    second = apply_reconciliation(rec, dry_run=False)
+    again = _reload(trade.id)
+    assert (again.is_open, again.close_rate, again.close_profit_abs, len(again.orders)) == state
+    assert second.trades_recalculated == ()
+    assert Order.order_by_id(sell["id"], PAIR) is not None

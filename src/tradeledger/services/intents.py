@@ -13,8 +13,10 @@ If the process dies after the exchange call, the intent is still ``pending`` at 
 order id and calls :func:`resolve_intent` with what it found (or ``None``: never placed).
 
 :func:`record_intent`, :func:`mark_intent_failed` and :func:`resolve_intent` (not found) each
-commit in their own session, independent of the caller's pending changes. On SQLite do not call
-them while the same thread holds an uncommitted write (they would wait for that lock).
+commit in their own session, independent of the caller's pending changes. On a SQLite file do
+not call them while the same thread holds an uncommitted write (they would wait for that lock).
+On in-memory SQLite (``sqlite://``, one shared connection) there is no independent transaction:
+the intent's commit also commits whatever the caller had already flushed.
 :func:`attach_exchange_response` and :func:`apply_exchange_update` run in the models' scoped
 session, because they change the trade too; they commit (or roll back) before returning.
 """

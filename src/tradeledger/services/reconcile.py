@@ -908,6 +908,8 @@ def _apply_one(
         assert d.exchange_order is not None and d.pair is not None and d.side is not None
         trade = session.get(Trade, d.trade_id)
         before = _trade_state(trade)
+        if Order.order_by_id(str(d.order_id), pair=d.pair) is not None:
+            return before, before  # adopted already (the report was applied before)
         order = Order.parse_from_ccxt_object(d.exchange_order, d.pair, d.side)
         trade.orders.append(order)
         if d.client_order_id:
