@@ -231,6 +231,12 @@ class DemoBot:
             last_entry = max((o.order_date_utc for o in trade.select_filled_orders(
                 trade.entry_side)), default=trade.open_date_utc)
             if (self.now - last_entry) >= STEP * 6:
+                # The stop covers the old amount: take it off, a new one follows the fill.
+                for stop in stops:
+                    self._cancel(trade, stop)
+                if _closed(trade):
+                    self._after_close(trade)
+                    return
                 amount = round(STAKE * 0.5 * (trade.leverage or 1.0) / price, 8)
                 self._send(trade, side=trade.entry_side, order_type="limit", amount=amount,
                            price=price, tag="dca")
