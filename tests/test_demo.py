@@ -34,7 +34,7 @@ STEPS = 200
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoResult, str, Path]:
     tmp = tmp_path_factory.mktemp("demo")
     url = f"sqlite:///{tmp / 'demo.sqlite'}"
-    out = Console(file=open(tmp / "out.txt", "w"), width=120)  # noqa: SIM115
+    out = Console(file=open(tmp / "out.txt", "w"), width=120)
     result = run_demo(DemoConfig(db_url=url, seed=7, steps=STEPS, progress=False,
                                  plot=tmp / "demo.png"), out)
     out.file.close()
@@ -122,7 +122,7 @@ def test_session_content(demo_run: tuple[DemoResult, str, Path]) -> None:
 
 
 def test_analytics_consistent_with_trades(demo_run: tuple[DemoResult, str, Path]) -> None:
-    result, url, tmp = demo_run
+    result, url, _ = demo_run
     init_db(url)
     try:
         closed = Trade.session.scalars(sa.select(Trade).where(Trade.is_open.is_(False))).all()
@@ -178,7 +178,7 @@ def test_fresh_refuses_foreign_trades_and_append_keeps(tmp_path: Path) -> None:
                             stake_amount=1.0))
     Trade.session.commit()
     close_db()
-    out = Console(file=open(tmp_path / "o.txt", "w"))  # noqa: SIM115
+    out = Console(file=open(tmp_path / "o.txt", "w"))
     with pytest.raises(DemoError, match="did not make"):
         _prepare_database(DemoConfig(db_url=url), out)
     close_db()
