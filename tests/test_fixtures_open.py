@@ -278,7 +278,17 @@ def legacy_metadata(raw: dict[str, Any], *, kv_key_length: int = 50) -> sa.MetaD
                                       nullable=bc.nullable))
             else:
                 cols.append(sa.Column(name, _LEGACY_TYPES[name](), nullable=True))
-        sa.Table(table, md, *cols)
+        names = set(spec["columns"])
+        extra: list[Any] = [
+            sa.UniqueConstraint(*[c.name for c in cons.columns], name=cons.name)
+            for cons in ref.constraints
+            if isinstance(cons, sa.UniqueConstraint) and not isinstance(
+                cons, sa.PrimaryKeyConstraint) and {c.name for c in cons.columns} <= names
+        ]
+        legacy = sa.Table(table, md, *cols, *extra)
+        for ix in ref.indexes:  # freqtrade's indexes, as its create_all made them
+            if {c.name for c in ix.columns} <= names:
+                sa.Index(ix.name, *[legacy.c[c.name] for c in ix.columns])
     return md
 
 

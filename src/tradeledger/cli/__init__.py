@@ -5,6 +5,7 @@ from __future__ import annotations
 from tradeledger.cli import backup as _backup  # noqa: F401
 from tradeledger.cli import basic as _basic  # noqa: F401  (registers commands)
 from tradeledger.cli import check as _check  # noqa: F401
+from tradeledger.cli import db as _db  # noqa: F401
 from tradeledger.cli import demo as _demo  # noqa: F401
 from tradeledger.cli import export as _export  # noqa: F401
 from tradeledger.cli import importer as _importer  # noqa: F401

@@ -474,13 +474,15 @@ def _add_foreign_key(conn: Connection, ops: Operations, table: str,
             f"ALTER TABLE {q(table)} ADD CONSTRAINT {q(str(fk.name))} FOREIGN KEY "
             f"({q(column)}) REFERENCES {q(parent)} (id) NOT VALID"))
         return
-    if orphans and _is_mysql(conn):
+    # MariaDB/MySQL: the rows were just counted, so add the key without re-checking them
+    # (in place instead of a full table copy)
+    if _is_mysql(conn):
         conn.execute(sa.text("SET FOREIGN_KEY_CHECKS = 0"))
     try:
         ops.create_foreign_key(str(fk.name), table, parent, [column],
                                [el.column.name for el in fk.elements])
     finally:
-        if orphans and _is_mysql(conn):
+        if _is_mysql(conn):
             conn.execute(sa.text("SET FOREIGN_KEY_CHECKS = 1"))
 
 
