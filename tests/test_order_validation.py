@@ -246,3 +246,20 @@ def test_random_dicts_never_write_bad_rows(memdb: str, order: dict[str, Any]) ->
         session.rollback()
         session.delete(session.get(Trade, trade.id))
         session.commit()
+
+
+@settings(max_examples=300, deadline=None)
+@given(order=st.one_of(ccxt_like, st.none(), st.integers(), st.text(max_size=3)))
+def test_random_input_update_orders(order: Any) -> None:
+    """The batch helper: ignores non-dicts and unknown ids, rejects bad dicts unchanged."""
+    orders = [_order(), LocalOrder.parse_from_ccxt_object(dict(BASE, id="o-2"), "BTC/USDT",
+                                                          "sell")]
+    before = [_state(o) for o in orders]
+    try:
+        LocalOrder.update_orders(orders, order)
+    except InvalidOrderError as exc:
+        assert exc.field is not None
+        assert [_state(o) for o in orders] == before
+        return
+    for o in orders:
+        _check_numbers(o)
