@@ -141,7 +141,27 @@ class RecoveryReport:
         return result
 
 
-def _order_info(o: Order, now: datetime) -> OrderInfo:
+_ORDER_COLUMNS = (
+    Order.id,
+    Order.ft_trade_id,
+    Order.order_id,
+    Order.ft_pair,
+    Order.ft_order_side,
+    Order.status,
+    Order.order_type,
+    Order.amount,
+    Order.ft_amount,
+    Order.filled,
+    Order.price,
+    Order.ft_price,
+    Order.stop_price,
+    Order.ft_is_open,
+    Order.order_date,
+    Order.order_update_date,
+)
+
+
+def _order_info(o: Any, now: datetime) -> OrderInfo:
     last = _aware(o.order_update_date) or _aware(o.order_date)
     return OrderInfo(
         id=o.id,
@@ -191,9 +211,10 @@ def build_recovery_report(
         .where(Trade.is_open.is_(True))
         .order_by(Trade.id)
     ).all()
-    open_orders = list(
-        sess.scalars(select(Order).where(Order.ft_is_open.is_(True)).order_by(Order.id)).all()
-    )
+    # plain column rows: no ORM entities (and no relationship loads) for a read-only report
+    open_orders = sess.execute(
+        select(*_ORDER_COLUMNS).where(Order.ft_is_open.is_(True)).order_by(Order.id)
+    ).all()
     infos = [_order_info(o, now) for o in open_orders]
     by_trade: dict[int | None, list[OrderInfo]] = {}
     for info in infos:
