@@ -115,7 +115,8 @@ def remove_cmd(
     pair: Annotated[str | None, typer.Argument(help="Pair whose locks to remove.")] = None,
     db: DbOption = DEFAULT_DB,
     lock_id: Annotated[int | None, typer.Option("--id", help="Remove this lock id.")] = None,
-    side: SideOpt = "*",
+    side: Annotated[str | None, typer.Option(
+        help="Only locks of this side: long, short or * (default: every side).")] = None,
     reason: Annotated[str | None, typer.Option(help="Remove every lock with this reason.")
                       ] = None,
 ) -> None:
@@ -146,9 +147,13 @@ def remove_cmd(
     before = {int(lk.id or 0) for lk in PairLocks.get_pair_locks(None, now)}
     if reason is not None:
         PairLocks.unlock_reason(reason, now)
-    else:
+    elif side is not None:
         assert pair is not None
         PairLocks.unlock_pair(pair, now, side=side)
+    else:
+        for in_force in PairLocks.get_pair_locks(pair, now, None):
+            in_force.active = False
+        session.commit()
     session.expire_all()
     after = {int(lk.id or 0) for lk in PairLocks.get_pair_locks(None, now)}
     removed = sorted(before - after)
