@@ -146,3 +146,11 @@ class FakeExchange:
 
     def fetch_positions(self) -> dict[str, float]:
         return dict(self.positions)
+
+    def fetch_balance(self) -> dict[str, float]:
+        """Total balance per base currency (spot: what the fills left on the account)."""
+        totals: dict[str, float] = {}
+        for pair, amount in self.positions.items():
+            base = pair.split("/")[0]
+            totals[base] = totals.get(base, 0.0) + amount
+        return totals

@@ -363,3 +363,27 @@ def test_apply_is_one_transaction(db: str, ex: FakeExchange,
     assert t.orders[0].ft_is_open and t.amount == 0.0
     assert _count(ReconcileLogEntry) == 0
     assert _count(OrderIntent) == 1
+
+
+def test_b_closed_by_hand_seen_in_balance(db: str, ex: FakeExchange) -> None:
+    """Spot: the base-currency balance (no position data) identifies the manual exit."""
+    trade = bot_open_trade(ex, amount=1.5, price=100.0)
+    manual = ex.external_order(PAIR, "sell", 1.5, 90.0)
+    assert ex.fetch_balance()["BTC"] == 0.0
+    rec = _reconcile(ex, [PAIR], balances=ex.fetch_balance())
+    assert [(d.reason, d.fix, d.order_id) for d in rec.differences] == [
+        (ReasonCode.UNKNOWN_EXCHANGE_ORDER, FixAction.ADOPT_ORDER, manual["id"])]
+    _apply_and_recheck(ex, [PAIR], rec, balances=ex.fetch_balance())
+    t = _reload(trade.id)
+    assert not t.is_open and t.close_rate == 90.0
+    assert t.close_profit_abs is not None and t.close_profit_abs < 0
+
+
+def test_balance_shortfall_reported(db: str, ex: FakeExchange) -> None:
+    bot_open_trade(ex, amount=2.0, price=100.0)
+    rec = _reconcile(ex, [PAIR], balances={"BTC": 2.5, "USDT": 10.0})  # more is fine
+    assert rec.is_clean
+    rec = _reconcile(ex, [PAIR], balances={"BTC": 1.998})  # e.g. fee taken in BTC
+    (diff,) = rec.differences
+    assert diff.reason == ReasonCode.POSITION_MISMATCH and "BTC" in diff.detail
+    _apply_and_recheck(ex, [PAIR], rec, balances={"BTC": 1.998})

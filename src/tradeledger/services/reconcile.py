@@ -340,6 +340,7 @@ def reconcile(
     since: datetime | None = None,
     until: datetime | None = None,
     positions: Mapping[str, float] | None = None,
+    balances: Mapping[str, float] | None = None,
     unavailable_pairs: Iterable[str] = (),
     now: datetime | None = None,
 ) -> ReconcileReport:
@@ -355,6 +356,10 @@ def reconcile(
         until: end of the window (default: open-ended).
         positions: optional net position per pair as the exchange reports it (long positive,
             short negative; for spot the base amount the bot's trades hold).
+        balances: optional total balance per currency (spot). A base currency holding less
+            than the open spot trades on it hold is reported; when a pair has no position
+            entry, the balance also lets a manual sell be recognised as a trade's exit (only
+            when it explains the balance exactly, i.e. the account holds nothing else).
         unavailable_pairs: pairs the exchange could not be asked about (e.g. delisted).
         now: the report time (default: now).
     """
@@ -481,7 +486,8 @@ def reconcile(
         ).all():
             intents[intent.client_order_id] = intent
     for (pair, oid), ex in sorted(index.items()):
-        diffs.append(_unknown(pair, oid, ex, intents, open_trades, positions, projected))
+        hint = _position_hint(pair, open_trades, positions, balances)
+        diffs.append(_unknown(pair, oid, ex, intents, open_trades, hint, projected))
 
     # -- pairs the exchange could not be asked about
     for t in open_trades:
@@ -502,6 +508,7 @@ def reconcile(
 
     # -- positions and orphan open orders (on the projected state)
     net_by_pair: dict[str, float] = {}
+    nets: dict[int, float] = {}
     closing: set[int] = set()
     for t in open_trades:
         if t.pair not in pair_set:
@@ -517,6 +524,7 @@ def reconcile(
         )
         if had_entries and abs(net) <= max(1e-12, 1e-9 * (t.amount or 0.0)):
             closing.add(t.id)
+        nets[t.id] = net
         net_by_pair[t.pair] = net_by_pair.get(t.pair, 0.0) + (-net if t.is_short else net)
     if positions is not None:
         for pair in sorted(pair_set):
@@ -534,6 +542,29 @@ def reconcile(
                         key=f"position_mismatch:{pair}",
                         fingerprint=_fingerprint(ours, theirs),
                         pair=pair,
+                    )
+                )
+    if balances is not None:
+        need: dict[str, float] = {}
+        for t in open_trades:
+            if t.pair in pair_set and _is_spot(t) and not t.is_short:
+                net = nets.get(t.id, 0.0)
+                need[_base_of(t)] = need.get(_base_of(t), 0.0) + max(net, 0.0)
+        for currency in sorted(need):
+            if currency not in balances:
+                continue
+            have, want = float(balances[currency]), need[currency]
+            if have < want and not _close(have, want, rel=1e-6) and want - have > 1e-9:
+                diffs.append(
+                    Difference(
+                        reason=ReasonCode.POSITION_MISMATCH,
+                        fix=FixAction.ACKNOWLEDGE,
+                        detail=f"exchange balance of {currency} is {have!r}, open spot trades "
+                        f"(after the fixes above) hold {want!r}",
+                        proposed="investigate: the balance was reduced outside the bot "
+                        "(manual sale, withdrawal, fee paid in the base currency)",
+                        key=f"position_mismatch:balance:{currency}",
+                        fingerprint=_fingerprint(have, want),
                     )
                 )
     ghost_keys = {(d.pair, d.order_id) for d in diffs if d.reason == ReasonCode.GHOST_ORDER}
@@ -699,13 +730,42 @@ def _missing_fee(o: Any, ex: Mapping[str, Any], base: dict[str, Any]) -> Differe
     )
 
 
+def _is_spot(trade: Any) -> bool:
+    mode = getattr(trade, "trading_mode", None)
+    return mode is None or str(getattr(mode, "value", mode)).lower() == "spot"
+
+
+def _base_of(trade: Any) -> str:
+    return str(trade.base_currency or trade.pair.split("/")[0])
+
+
+def _position_hint(
+    pair: str,
+    open_trades: list[Trade],
+    positions: Mapping[str, float] | None,
+    balances: Mapping[str, float] | None,
+) -> float | None:
+    """The exchange's holding for ``pair`` (position, else the base balance of one spot trade)."""
+    if positions is not None and pair in positions:
+        return float(positions[pair])
+    if balances is None:
+        return None
+    trades = [t for t in open_trades if t.pair == pair]
+    if len(trades) != 1 or not _is_spot(trades[0]) or trades[0].is_short:
+        return None
+    base = _base_of(trades[0])
+    if base not in balances or sum(1 for t in open_trades if _base_of(t) == base) != 1:
+        return None
+    return float(balances[base])
+
+
 def _unknown(
     pair: str,
     oid: str,
     ex: Mapping[str, Any],
     intents: Mapping[str, OrderIntent],
     open_trades: list[Trade],
-    positions: Mapping[str, float] | None,
+    position: float | None,
     projected: dict[int, dict[str, dict[str, Any]]],
 ) -> Difference:
     cid = ex.get("clientOrderId")
@@ -743,20 +803,14 @@ def _unknown(
         )
     candidates = [t for t in open_trades if t.pair == pair]
     filled = float(ex.get("filled") or 0.0)
-    if (
-        positions is not None
-        and pair in positions
-        and len(candidates) == 1
-        and _is_final(ex.get("status"))
-        and filled > 0
-    ):
+    if position is not None and len(candidates) == 1 and _is_final(ex.get("status")) and filled > 0:
         trade = candidates[0]
         if ex.get("side") == trade.exit_side:
             held = sum(
                 _signed_fill(s, trade.entry_side) for s in projected.get(trade.id, {}).values()
             )
             after = held - filled
-            theirs = abs(float(positions[pair]))
+            theirs = abs(position)
             if after >= -1e-9 * max(held, 1.0) and _close(max(after, 0.0), theirs, rel=1e-6):
                 projected.setdefault(trade.id, {})[f"{pair}:{oid}"] = {
                     "ft_order_side": trade.exit_side,
@@ -768,7 +822,7 @@ def _unknown(
                     reason=ReasonCode.UNKNOWN_EXCHANGE_ORDER,
                     fix=FixAction.ADOPT_ORDER,
                     detail=f"filled {ex.get('side')} order not placed by the bot; the exchange"
-                    f" position ({positions[pair]!r}) shows it reduced trade {trade.id}",
+                    f" position ({position!r}) shows it reduced trade {trade.id}",
                     proposed="record it as an exit of the trade (closed by hand on the "
                     "exchange) and recalculate the trade",
                     key=f"unknown_exchange_order:{pair}:{oid}",
@@ -815,44 +869,49 @@ def apply_reconciliation(
     session = Order.session
     changes: list[AppliedChange] = []
     to_book: list[tuple[Any, Order]] = []
-    try:
-        with _commit_deferred(session):
-            order_first = sorted(
-                report.differences,
-                key=lambda d: (d.fix == FixAction.ACKNOWLEDGE, d.fix == FixAction.APPLY_FEE),
-            )
-            for d in order_first:
-                before, after = _apply_one(session, d, when, to_book)
-                changes.append(
-                    AppliedChange(d.reason, d.fix, d.pair, d.order_id, d.trade_id, before, after)
+    from tradeledger.services.journal import journal_actor
+
+    with journal_actor("reconcile"):  # the audit journal records these changes as such
+        try:
+            with _commit_deferred(session):
+                order_first = sorted(
+                    report.differences,
+                    key=lambda d: (d.fix == FixAction.ACKNOWLEDGE, d.fix == FixAction.APPLY_FEE),
                 )
-                session.add(
-                    ReconcileLogEntry(
-                        run_id=run_id,
-                        created_at=when,
-                        reason=d.reason.value,
-                        fix=d.fix.value,
-                        diff_key=d.key[:255],
-                        fingerprint=d.fingerprint,
-                        pair=d.pair,
-                        order_id=d.order_id,
-                        ft_trade_id=d.trade_id,
-                        detail=d.detail,
-                        before=json.dumps(_jsonable(before)),
-                        after=json.dumps(_jsonable(after)),
+                for d in order_first:
+                    before, after = _apply_one(session, d, when, to_book)
+                    changes.append(
+                        AppliedChange(
+                            d.reason, d.fix, d.pair, d.order_id, d.trade_id, before, after
+                        )
                     )
-                )
-            session.flush()
-            recalculated: list[int] = []
-            for trade, order in sorted(to_book, key=lambda item: item[1].id or 0):
-                trade.update_trade(order)
-                if trade.id not in recalculated:
-                    recalculated.append(trade.id)
-            session.flush()
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+                    session.add(
+                        ReconcileLogEntry(
+                            run_id=run_id,
+                            created_at=when,
+                            reason=d.reason.value,
+                            fix=d.fix.value,
+                            diff_key=d.key[:255],
+                            fingerprint=d.fingerprint,
+                            pair=d.pair,
+                            order_id=d.order_id,
+                            ft_trade_id=d.trade_id,
+                            detail=d.detail,
+                            before=json.dumps(_jsonable(before)),
+                            after=json.dumps(_jsonable(after)),
+                        )
+                    )
+                session.flush()
+                recalculated: list[int] = []
+                for trade, order in sorted(to_book, key=lambda item: item[1].id or 0):
+                    trade.update_trade(order)
+                    if trade.id not in recalculated:
+                        recalculated.append(trade.id)
+                session.flush()
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
     logger.info("Reconciliation %s applied %d changes", run_id, len(changes))
     return ApplyResult(run_id, False, tuple(changes), tuple(recalculated))
 
