@@ -533,3 +533,35 @@ def test_sqlite_new_foreign_key_violation_aborts(tmp_path: Path) -> None:
     assert runner.current_revision(create_db_engine(url)) == "tl_0001"
     init_db(url)
     assert runner.current_revision(create_db_engine(url)) == runner.head_revision()
+
+
+def test_postgresql_ddl_waits_only_briefly_for_a_running_bot() -> None:
+    """A bot's open transaction on ``trades`` makes the migration give up after
+    ``ddl_lock_timeout`` (instead of stalling every bot behind its ACCESS EXCLUSIVE request),
+    with the database unchanged; once the bot commits, the migration goes through."""
+    import time
+
+    from tests.conftest import create_server_database, require_backend
+    from tradeledger.exceptions import MigrationError
+
+    require_backend("postgresql")
+    url, drop = create_server_database("postgresql")
+    try:
+        _build(url, _legacy_2021, _fill_legacy_2021)
+        bot = sa.create_engine(url)
+        with bot.connect() as held:
+            held.execute(sa.text("SELECT count(*) FROM trades")).scalar()  # ACCESS SHARE
+            engine = create_db_engine(url)
+            start = time.monotonic()
+            with pytest.raises(MigrationError, match="lock"):
+                runner.prepare_database(engine, ddl_lock_timeout=0.5)
+            assert time.monotonic() - start < 10
+            engine.dispose()
+            held.rollback()
+        bot.dispose()
+        assert "trades_bak0" not in tables(url) and "alembic_version" not in tables(url)
+        init_db(url)
+        assert runner.last_result is not None and runner.last_result.action == "adopted"
+    finally:
+        close_db()
+        drop()

@@ -82,6 +82,10 @@ META_TABLE = "tradeledger_meta"
 #: PostgreSQL advisory lock key (``b"tlmigrat"`` as a signed 64-bit integer).
 PG_LOCK_KEY = int.from_bytes(b"tlmigrat", "big", signed=True)
 DEFAULT_LOCK_TIMEOUT = 600.0
+#: How long one schema change may wait for a table lock held by a running bot (PostgreSQL
+#: ``lock_timeout``, MariaDB ``lock_wait_timeout``). Short on purpose: a waiting
+#: ``ALTER TABLE`` queues every later query on that table behind it, stalling live bots.
+DEFAULT_DDL_LOCK_TIMEOUT = 30.0
 
 #: alembic's ``op``/``context`` are module-level proxies: one migration at a time per process.
 _PROCESS_LOCK = threading.RLock()
@@ -264,7 +268,9 @@ def _sqlite_path(engine: Engine) -> Path | None:
 
 
 @contextlib.contextmanager
-def _migration_connection(engine: Engine, lock_timeout: float) -> Iterator[Connection]:
+def _migration_connection(engine: Engine, lock_timeout: float,
+                          ddl_lock_timeout: float = DEFAULT_DDL_LOCK_TIMEOUT,
+                          ) -> Iterator[Connection]:
     """A connection holding the migration lock, inside an open transaction."""
     dialect = engine.dialect.name
     with contextlib.ExitStack() as stack:
@@ -288,6 +294,7 @@ def _migration_connection(engine: Engine, lock_timeout: float) -> Iterator[Conne
         elif dialect == "postgresql":
             conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(lock_timeout * 1000)}ms'")
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(ddl_lock_timeout * 1000)}ms'")
         else:
             name = f"tradeledger_migrate:{engine.url.database}"[:64]
             got = conn.execute(sa.text("SELECT GET_LOCK(:n, :t)"),
@@ -296,6 +303,7 @@ def _migration_connection(engine: Engine, lock_timeout: float) -> Iterator[Conne
                 raise MigrationError(
                     f"could not take the migration lock {name!r} within {lock_timeout:.0f} s")
             stack.callback(_mysql_release, conn, name)
+            conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {max(1, int(ddl_lock_timeout))}")
         yield conn
 
 
@@ -310,6 +318,7 @@ def _sqlite_fk_on(conn: Connection) -> None:
 def _mysql_release(conn: Connection, name: str) -> None:
     with contextlib.suppress(Exception):
         conn.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": name})
+        conn.exec_driver_sql("SET SESSION lock_wait_timeout = DEFAULT")
         conn.commit()
 
 
@@ -433,9 +442,10 @@ def _sqlite_backup(conn: Connection, path: Path, state: _State) -> Path:
 
 
 def _migrate(engine: Engine, script: ScriptDirectory, mode: str | None, bot_id: str | None,
-             lock_timeout: float, url: str) -> PrepareResult:
+             lock_timeout: float, url: str,
+             ddl_lock_timeout: float = DEFAULT_DDL_LOCK_TIMEOUT) -> PrepareResult:
     dialect = engine.dialect.name
-    with _migration_connection(engine, lock_timeout) as conn:
+    with _migration_connection(engine, lock_timeout, ddl_lock_timeout) as conn:
         try:
             state = _read_state(conn, script)  # again, under the lock
             _refuse(state, mode, url)
@@ -484,8 +494,12 @@ def _migrate(engine: Engine, script: ScriptDirectory, mode: str | None, bot_id: 
             raise
         except Exception as exc:
             conn.rollback()
+            text = str(exc).lower()
+            hint = ("Another process holds a lock on the tables (a running bot's open "
+                    "transaction?): stop it or retry. " if "lock" in text and (
+                        "timeout" in text or "wait" in text) else "")
             raise MigrationError(
-                f"migrating '{url}' failed: {type(exc).__name__}: {exc}. "
+                f"migrating '{url}' failed: {type(exc).__name__}: {exc}. {hint}"
                 + ("The database was left unchanged." if dialect != "mysql" and
                    dialect != "mariadb" else
                    "MariaDB/MySQL cannot roll back schema changes; the next start resumes.")
@@ -512,6 +526,7 @@ def prepare_database(
     bot_id: str | None = None,
     extra_migrations: Sequence[str | os.PathLike[str]] | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ddl_lock_timeout: float = DEFAULT_DDL_LOCK_TIMEOUT,
 ) -> PrepareResult:
     """Create, adopt or upgrade the schema behind ``engine`` (see the module docstring).
 
@@ -523,6 +538,8 @@ def prepare_database(
         bot_id: identity of the bot, recorded in ``tradeledger_meta``.
         extra_migrations: directories with the user's own revisions (their own branch).
         lock_timeout: seconds to wait for another process's migration.
+        ddl_lock_timeout: seconds one schema change may wait for a table lock held by a
+            running bot before the migration gives up (and, on SQLite/PostgreSQL, rolls back).
 
     Returns:
         What was done.
@@ -554,7 +571,8 @@ def prepare_database(
                 last_result = PrepareResult("none", state.heads, state.heads)
                 return last_result
             raise MigrationRequiredError(_required_message(state, url))
-        last_result = _migrate(engine, script, mode, bot_id, lock_timeout, url)
+        last_result = _migrate(engine, script, mode, bot_id, lock_timeout, url,
+                               ddl_lock_timeout)
         return last_result
 
 
