@@ -283,6 +283,7 @@ def init_db(
     extra_migrations: Sequence[str | os.PathLike[str]] | None = None,
     migration_lock_timeout: float = 600.0,
     exclusive: bool = False,
+    journal: bool = True,
 ) -> Engine:
     """Open (and if needed create or upgrade) the database at ``db_url`` and bind sessions.
 
@@ -307,6 +308,9 @@ def init_db(
         exclusive: take the single-writer guard of this database and ``bot_id`` before
             writing anything (see :mod:`tradeledger.services.guard`); it is held until
             :func:`close_db` or the next ``init_db`` and freed by the OS/server on a crash.
+        journal: write the audit journal (``tradeledger_journal``) in the same transaction
+            as every change of trades, orders, locks and custom data
+            (see :mod:`tradeledger.services.journal`); ``False`` switches it off.
 
     Returns:
         The engine now bound to every model class.
@@ -359,6 +363,9 @@ def init_db(
         if old_guard is not None and old_guard is not guard:
             old_guard.release()
         _bind_sessions(engine)
+        from tradeledger.services import journal as _journal
+
+        _journal.configure(engine, enabled=journal, bot_id=bot_id)
         for previous in (old, old_read):
             if previous is not None:
                 previous.dispose()
@@ -387,6 +394,9 @@ def close_db() -> None:
             if eng is not None:
                 eng.dispose()
         _engine = _read_engine = None
+        from tradeledger.services import journal as _journal
+
+        _journal.configure(None, enabled=False)
         if _guard is not None:
             _guard.release()
             _guard = None

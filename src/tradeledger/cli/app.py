@@ -17,3 +17,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root(ctx: typer.Context) -> None:
+    # every change a command makes is recorded as actor "cli" in the audit journal
+    from tradeledger.services.journal import journal_actor
+
+    ctx.with_resource(journal_actor("cli"))

@@ -2,6 +2,7 @@
 
 from tradeledger.models.base import ModelBase
 from tradeledger.models.custom_data import _CustomData
+from tradeledger.models.journal import JournalEntry
 from tradeledger.models.keyvalue import KeyValueStore, _KeyValueStoreModel
 from tradeledger.models.meta import TradeLedgerMeta
 from tradeledger.models.order import Order
@@ -11,6 +12,7 @@ from tradeledger.models.trade import Trade
 from tradeledger.models.wallet_history import WalletHistory
 
 __all__ = [
+    "JournalEntry",
     "KeyValueStore",
     "ModelBase",
     "Order",
