@@ -423,21 +423,17 @@ def _fk_violations(conn: Connection) -> set[tuple[Any, ...]]:
     return found
 
 
-def _sqlite_backup(conn: Connection, path: Path, state: _State) -> Path:
+def _sqlite_backup(path: Path, state: _State) -> Path:
+    """Verified copy of the database next to it, ``<file>.pre-<revision>.bak``.
+
+    Read through a second connection while the migration connection holds the write lock
+    (``BEGIN IMMEDIATE``), so the copy is exactly the state the migration starts from.
+    """
     from tradeledger.services.backup import sqlite_online_backup
 
     label = "+".join(state.heads) if state.heads else "freqtrade"
     dest = path.with_name(f"{path.name}.pre-{label}.bak")
-    # read through a second connection: this one holds the write lock, so the copy is
-    # exactly the state the migration starts from
-    import sqlite3
-
-    reader = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-    try:
-        sqlite_online_backup(reader, dest)
-    finally:
-        reader.close()
-    del conn
+    sqlite_online_backup(path, dest)
     return dest
 
 
@@ -455,7 +451,7 @@ def _migrate(engine: Engine, script: ScriptDirectory, mode: str | None, bot_id: 
             result = PrepareResult("none", from_revisions=state.heads)
             path = _sqlite_path(engine)
             if path is not None and not state.is_fresh and not state.up_to_date:
-                result.backup_path = _sqlite_backup(conn, path, state)
+                result.backup_path = _sqlite_backup(path, state)
             before = _fk_violations(conn) if dialect == "sqlite" else set()
             if before:
                 logger.warning("the database already holds %d rows breaking foreign keys "

@@ -115,16 +115,28 @@ def sqlite_online_backup(source: Path | sqlite3.Connection, dest: Path) -> Backu
     tmp = dest.with_name(dest.name + ".partial")
     tmp.unlink(missing_ok=True)
     own = not isinstance(source, sqlite3.Connection)
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True) if own else source
+    src = (sqlite3.connect(f"file:{source}?mode=ro", uri=True, isolation_level=None,
+                           timeout=30)
+           if own else source)
+    assert isinstance(src, sqlite3.Connection)
     try:
-        target = sqlite3.connect(tmp)
+        # one read transaction: the row counts and the copied pages are the same snapshot,
+        # even while bots keep writing (WAL)
+        began = not src.in_transaction
+        if began:
+            src.execute("BEGIN")
         try:
-            src.backup(target)  # type: ignore[union-attr]
-            target.execute("PRAGMA journal_mode = DELETE")
-            target.commit()
+            counts = _table_counts(src)
+            target = sqlite3.connect(tmp)
+            try:
+                src.backup(target)
+                target.execute("PRAGMA journal_mode = DELETE")
+                target.commit()
+            finally:
+                target.close()
         finally:
-            target.close()
-        counts = _table_counts(src)  # type: ignore[arg-type]
+            if began:
+                src.execute("ROLLBACK")
         verify_sqlite_file(tmp, counts)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
@@ -135,7 +147,7 @@ def sqlite_online_backup(source: Path | sqlite3.Connection, dest: Path) -> Backu
         raise
     finally:
         if own:
-            src.close()  # type: ignore[union-attr]
+            src.close()
     return BackupResult(path=dest, method="sqlite-backup-api", row_counts=counts)
 
 
