@@ -62,6 +62,10 @@ class DemoBot:
                  emit: Callable[[str], None] | None = None) -> None:
         self.ex = exchange
         self.seed = exchange.seed
+        # A session appended to a database with older demo sessions trades under its own
+        # strategy name, so it never manages the trades of another session.
+        label = exchange.id_prefix.rstrip("-")
+        self.strategy = f"{DEMO_STRATEGY}-{label}" if label else DEMO_STRATEGY
         self.crash_at = crash_at
         self.emit = emit or (lambda _line: None)
         PairLocks.timeframe = "5m"
@@ -113,19 +117,24 @@ class DemoBot:
         while self.ex.step < end:
             self.cycle()
             self.emit(f"STEP {self.ex.step + 1} {self.ex.steps}")
+            if self.crash_at is not None and self.ex.step >= self.crash_at + 20:
+                # no order was sent since the crash point: die between two candles instead
+                self.emit("CRASHPOINT -")
+                time.sleep(3600)
             self.ex.advance()
 
     def cycle(self) -> None:
         """Manage open trades, then look for entries, at the current candle."""
         session = Trade.session
         for trade in session.scalars(
-            select(Trade).where(Trade.is_open.is_(True), Trade.exchange == DEMO_EXCHANGE)
-            .order_by(Trade.id)
+            select(Trade).where(Trade.is_open.is_(True), Trade.exchange == DEMO_EXCHANGE,
+                                Trade.strategy == self.strategy).order_by(Trade.id)
         ).all():
             self._manage(trade)
         open_pairs = {
             t.pair for t in session.scalars(
-                select(Trade).where(Trade.is_open.is_(True), Trade.exchange == DEMO_EXCHANGE)
+                select(Trade).where(Trade.is_open.is_(True), Trade.exchange == DEMO_EXCHANGE,
+                                    Trade.strategy == self.strategy)
             ).all()
         }
         for spec in self.ex.pairs:
@@ -151,7 +160,8 @@ class DemoBot:
         PairLocks.lock_pair(trade.pair, self.now + timedelta(hours=1), reason, now=self.now,
                             side=trade.trade_direction)
         last = Trade.session.scalars(
-            select(Trade).where(Trade.is_open.is_(False), Trade.exchange == DEMO_EXCHANGE)
+            select(Trade).where(Trade.is_open.is_(False), Trade.exchange == DEMO_EXCHANGE,
+                                Trade.strategy == self.strategy)
             .order_by(Trade.close_date.desc(), Trade.id.desc()).limit(3)
         ).all()
         if len(last) == 3 and all((t.close_profit_abs or 0.0) < 0 for t in last) and \
@@ -275,7 +285,7 @@ class DemoBot:
             pair=spec.pair, exchange=DEMO_EXCHANGE, base_currency=spec.base,
             stake_currency=spec.quote, is_open=True, open_date=self.now, open_rate=price,
             open_rate_requested=price, amount=amount, amount_requested=amount,
-            stake_amount=STAKE, fee_open=0.001, fee_close=0.001, strategy=DEMO_STRATEGY,
+            stake_amount=STAKE, fee_open=0.001, fee_close=0.001, strategy=self.strategy,
             enter_tag=f"momentum_{side}", timeframe=5, leverage=spec.leverage, is_short=short,
             trading_mode=TradingMode.FUTURES if spec.futures else TradingMode.SPOT,
             interest_rate=0.0,

@@ -103,8 +103,10 @@ class SimExchange:
     """Orders by id, a candle clock, net positions per pair; persisted to ``path``."""
 
     def __init__(self, path: Path, *, seed: int, steps: int,
-                 pairs: tuple[PairSpec, ...] = DEFAULT_PAIRS) -> None:
+                 pairs: tuple[PairSpec, ...] = DEFAULT_PAIRS, id_prefix: str = "") -> None:
         self.path = Path(path)
+        #: Prepended to order ids (a second session appended to one database).
+        self.id_prefix = id_prefix
         self.seed = seed
         self.steps = steps
         self.pairs = pairs
@@ -123,6 +125,7 @@ class SimExchange:
         """
         data = {"seed": self.seed, "steps": self.steps, "step": self.step,
                 "orders": self.orders, "positions": self.positions, "next_id": self.next_id,
+                "id_prefix": self.id_prefix,
                 "pairs": [[p.pair, p.start_price, p.volatility, p.futures, p.leverage]
                           for p in self.pairs]}
         tmp = self.path.with_name(self.path.name + ".tmp")
@@ -135,7 +138,8 @@ class SimExchange:
         """Read the state written by :meth:`save`."""
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         pairs = tuple(PairSpec(p[0], p[1], p[2], p[3], p[4]) for p in data["pairs"])
-        ex = cls(path, seed=data["seed"], steps=data["steps"], pairs=pairs)
+        ex = cls(path, seed=data["seed"], steps=data["steps"], pairs=pairs,
+                 id_prefix=data.get("id_prefix", ""))
         ex.step = data["step"]
         ex.orders = data["orders"]
         ex.positions = data["positions"]
@@ -183,7 +187,7 @@ class SimExchange:
 
     # ------------------------------------------------------------------ trading API
     def _new_id(self) -> str:
-        oid = f"{self.next_id:08d}"
+        oid = f"{self.id_prefix}{self.next_id:08d}"
         self.next_id += 1
         return oid
 

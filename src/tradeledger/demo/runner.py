@@ -92,14 +92,15 @@ def _sqlite_path(db_url: str) -> Path | None:
     return None if path is None else Path(path)
 
 
-def _prepare_database(cfg: DemoConfig, out: Console) -> None:
-    """Apply ``--fresh`` / ``--append`` (see the module docstring)."""
-    from tradeledger.models import ModelBase, Trade
+def _prepare_database(cfg: DemoConfig, out: Console) -> str:
+    """Apply ``--fresh`` / ``--append`` (see the module docstring); return the order-id
+    prefix of the new session (empty for a fresh database)."""
+    from tradeledger.models import ModelBase, Order, Trade
 
     path = _sqlite_path(cfg.db_url)
     if path is not None and not path.exists():
         init_db(cfg.db_url)
-        return
+        return ""
     init_db(cfg.db_url)
     session = Trade.session
     total = session.scalar(select(func.count()).select_from(Trade)) or 0
@@ -107,27 +108,30 @@ def _prepare_database(cfg: DemoConfig, out: Console) -> None:
         select(func.count()).select_from(Trade).where(Trade.exchange != DEMO_EXCHANGE)) or 0
     session.close()
     if not cfg.fresh:
+        orders = Trade.session.scalar(select(func.count()).select_from(Order)) or 0
+        Trade.session.close()
         out.print(f"appending a new demo session to {total} existing trade(s)")
-        return
+        return f"a{orders}-" if orders else ""
     if foreign:
         raise DemoError(
             f"{mask_url(cfg.db_url)} holds {foreign} trade(s) that the demo did not make; "
             "refusing to replace it. Use another --db, or --append to add a demo session."
         )
     if total == 0:
-        return
+        return ""
     out.print(f"--fresh: replacing the previous demo database ({total} demo trades)")
     if path is not None:
         close_db()
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
         init_db(cfg.db_url)
-        return
+        return ""
     from tradeledger.db import get_engine
 
     with get_engine().begin() as conn:
         for table in reversed(ModelBase.metadata.sorted_tables):
             conn.execute(table.delete())
+    return ""
 
 
 def _spawn(cfg: DemoConfig, exchange_file: Path, crash_at: int | None) -> subprocess.Popen[str]:
@@ -255,8 +259,8 @@ def run_demo(cfg: DemoConfig, out: Console | None = None) -> DemoResult:
     result = DemoResult(db_url=cfg.db_url, exchange_file=exchange_file)
     out.print(f"[bold]tradeledger demo[/] - database {mask_url(cfg.db_url)}, seed {cfg.seed}, "
               f"{cfg.steps} candles of 5 minutes")
-    _prepare_database(cfg, out)
-    ex = SimExchange(exchange_file, seed=cfg.seed, steps=cfg.steps)
+    prefix = _prepare_database(cfg, out)
+    ex = SimExchange(exchange_file, seed=cfg.seed, steps=cfg.steps, id_prefix=prefix)
     ex.save()
     close_db()
 
@@ -276,10 +280,15 @@ def run_demo(cfg: DemoConfig, out: Console | None = None) -> DemoResult:
             raise DemoError("the session ended before its crash point")
         ex = SimExchange.load(exchange_file)
         result.killed, result.killed_at_step = True, ex.step
-        result.crash_client_order_id = crash_id
+        result.crash_client_order_id = None if crash_id == "-" else crash_id
         progress.update(task, description="[red]bot process killed (SIGKILL)[/]")
-    out.print(f"[bold red]SIGKILL[/] at candle {ex.step} ({ex.now():%Y-%m-%d %H:%M} UTC): the "
-              f"exchange accepted order {crash_id}, the database never heard the answer.")
+    if crash_id == "-":
+        out.print(f"[bold red]SIGKILL[/] at candle {ex.step} ({ex.now():%Y-%m-%d %H:%M} UTC), "
+                  "between two candles.")
+    else:
+        out.print(f"[bold red]SIGKILL[/] at candle {ex.step} ({ex.now():%Y-%m-%d %H:%M} UTC): "
+                  f"the exchange accepted order {crash_id}, the database never heard the "
+                  "answer.")
     for _ in range(cfg.downtime):
         for filled in ex.advance():
             out.print(f"  while the bot was down: {filled['symbol']} {filled['type']} "
