@@ -262,6 +262,7 @@ class Case:
     extra_checks: list[Callable[[dict[str, dict[str, Any]]], Verdict]] = field(
         default_factory=list)
     note: str = ""
+    ref_freqtrade: str | None = None  # reuse the freqtrade run of this case id
 
     def ratio(self, res: dict[str, dict[str, Any]], lib: str = "tradeledger") -> float | None:
         a, b = res.get(lib, {}), res.get("freqtrade", {})
@@ -288,11 +289,13 @@ def _sizes(quick: bool) -> dict[str, int]:
         return {"bt_trades": 5_000, "persist": 200, "lock_calls": 2_000,
                 "lock_calls_db": 1_000, "expired": 100_000, "ft_expired_calls": 20,
                 "perf_closed": 2_000, "perf_open": 20, "perf_calls": 5,
-                "bot_trades": 30, "import_repeat": 1}
+                "bot_trades": 30, "import_repeat": 1, "journal_trades": 50,
+                "journal_rounds": 3}
     return {"bt_trades": 100_000, "persist": 2_000, "lock_calls": 50_000,
-            "lock_calls_db": 5_000, "expired": 100_000, "ft_expired_calls": 200,
+            "lock_calls_db": 5_000, "expired": 100_000, "ft_expired_calls": 50,
             "perf_closed": 20_000, "perf_open": 200, "perf_calls": 20,
-            "bot_trades": 250, "import_repeat": 3}
+            "bot_trades": 250, "import_repeat": 3, "journal_trades": 400,
+            "journal_rounds": 5}
 
 
 def _mem_check(res: dict[str, dict[str, Any]]) -> Verdict:
@@ -335,9 +338,8 @@ def build_cases(quick: bool) -> list[Case]:
               f"(precision, {s['bt_trades']:,} trades; informational)",
         metric="trades_per_s", unit="trades/s", higher_is_better=True,
         runs=[Run("tradeledger", "backtest_cycle.py",
-                  ["--trades", str(s["bt_trades"]), "--precision", "1", "--order-class", "orm"]),
-              Run("freqtrade", "backtest_cycle.py",
-                  ["--trades", str(s["bt_trades"]), "--precision", "1"])]))
+                  ["--trades", str(s["bt_trades"]), "--precision", "1", "--order-class", "orm"])],
+        ref_freqtrade="3a-backtest-precision"))
     for db, name in (("sqlite", "SQLite file (WAL, synchronous=FULL)"), ("pg", "PostgreSQL")):
         cases.append(Case(
             id=f"3b-persist-{db}", issue="3",
@@ -396,19 +398,30 @@ def build_cases(quick: bool) -> list[Case]:
         metric="trades_per_s", unit="trades/s (all processes)", higher_is_better=True,
         runs=[Run(lib, "multibot.py", ["--procs", "8", "--trades", str(s["bot_trades"])],
                   db="pg") for lib in ("tradeledger", "freqtrade", "pgbench")]))
-    cases.append(Case(
-        id="10-journal-overhead", issue="10",
-        title="audit journal overhead: persist throughput with the journal on vs off "
-              "(target: ≤ 25 % slower)", metric="trades_per_s", unit="trades/s",
-        higher_is_better=True,
-        runs=[Run("tradeledger", "journal_overhead.py", ["--trades", str(s["persist"])],
-                  db=db) for db in ("sqlite",)],
-        extra_checks=[_journal_check]))
-    cases.append(Case(
-        id="7-analytics-1m", issue="7",
-        title="1 000 000 closed trades / 2 000 000 orders (bench/bench_analytics.py)",
-        metric="", unit="", higher_is_better=True,
-        runs=[Run("tradeledger", "analytics_1m.py", ["--quick"] if quick else [])]))
+    for backend, name in (("sqlite", "SQLite file"), ("postgresql", "PostgreSQL")):
+        cases.append(Case(
+            id=f"10-journal-overhead-{'pg' if backend == 'postgresql' else backend}", issue="10",
+            title=f"audit journal on vs off, persist workload, {name} "
+                  "(bench/bench_journal.py, alternating rounds, median)",
+            metric="trades_per_s", unit="trades/s (journal on)", higher_is_better=True,
+            runs=[Run("tradeledger", "journal_overhead.py",
+                      ["--backend", backend, "--trades", str(s["journal_trades"]),
+                       "--rounds", str(s["journal_rounds"])])],
+            extra_checks=[_journal_check]))
+    for backend, name in (("sqlite", "SQLite file"), ("postgresql", "PostgreSQL")):
+        cases.append(Case(
+            id=f"7-analytics-1m-{'pg' if backend == 'postgresql' else backend}", issue="7",
+            title=f"{'20 000 (quick)' if quick else '1 000 000'} closed trades, 2 orders each, "
+                  f"{name}: open-trade query, init_db, every metric, peak RSS "
+                  "(bench/bench_analytics.py)",
+            metric="slowest_metric_ms", unit="ms (slowest metric)", higher_is_better=False,
+            runs=[Run("tradeledger", "analytics_1m.py",
+                      ["--backend", backend, *(["--quick"] if quick else [])])],
+            extra_checks=[_m1_check("open_trade_count_ms", "open-trade count", 5, "ms"),
+                          _m1_check("get_open_trades_ms", "get_open_trades", 5, "ms"),
+                          _m1_check("slowest_metric_ms", "every metric", 1000, "ms"),
+                          _m1_check("init_db_s", "init_db", 0.5, "s"),
+                          _m1_check("measure_peak_rss_mb", "peak RSS", 300, "MB")]))
     return cases
 
 
@@ -421,6 +434,14 @@ def _expired_check(kind: str) -> Callable[[dict[str, dict[str, Any]]], Verdict]:
         frac = tl["calls_per_s"] / base["calls_per_s"]
         return (f"within 20 % of the run without expired locks (measured {frac:.2f}×)",
                 frac >= 0.8)
+    return check
+
+
+def _m1_check(key: str, label: str, limit: float,
+              unit: str) -> Callable[[dict[str, dict[str, Any]]], Verdict]:
+    def check(res: dict[str, dict[str, Any]]) -> Verdict:
+        v = res.get("tradeledger", {}).get(key)
+        return (f"{label} < {limit:g} {unit} (measured {v})", None if v is None else v < limit)
     return check
 
 
@@ -517,12 +538,13 @@ def _details(case: Case, lib: str, res: dict[str, Any]) -> str:
     keys = {
         "backtest_cycle": ["seconds", "kb_per_trade", "rss_before_mb", "rss_after_mb",
                            "peak_rss_mb", "check_last_close_profit_abs"],
-        "persist_trade": ["seconds", "rows_trades", "peak_rss_mb"],
+        "persist_trade": ["seconds", "cpu_ms_per_trade", "rows_trades", "peak_rss_mb"],
         "import": ["seconds", "rss_mb", "modules_loaded", "heavy_modules", "all_runs_seconds"],
         "pair_locks": ["us_per_call", "best_calls_per_s", "result", "peak_rss_mb"],
         "performance_query": ["mean_ms", "p50_ms", "p95_ms", "populate_s", "trade_count",
                               "profit_abs_sum", "peak_rss_mb"],
-        "multibot": ["trades_total", "seconds", "rows_trades", "peak_rss_mb"],
+        "multibot": ["trades_total", "seconds", "client_cpu_ms_per_trade", "rows_trades",
+                     "peak_rss_mb", "pgbench_cmd"],
     }.get(res.get("case", ""), [k for k in res if k not in ("case", "lib")])
     parts = [f"{k}={_fmt(res[k]) if not isinstance(res[k], list) else res[k]}"
              for k in keys if k in res]
@@ -598,6 +620,9 @@ def render(cases: list[Case], results: dict[str, dict[str, Any]], ats: dict[str,
                 continue
             lines.append(f"- **{run.lib}**: {_details(case, run.lib, r)}  ")
             lines.append(f"  `{run.display()}`")
+        if case.ref_freqtrade and "freqtrade" in res:
+            lines.append(f"- **freqtrade**: the run of {case.ref_freqtrade} above "
+                         f"({_details(case, 'freqtrade', res['freqtrade'])})")
         if case.note:
             lines += ["", case.note]
         lines.append("")
@@ -647,6 +672,9 @@ def main(argv: list[str]) -> int:
                 json.dumps({k: v for k, v in r.items() if k not in ("case",)})[:300]
             print(f"   {run.lib:12} {shown} {case.unit}  [{time.perf_counter() - t0:.1f} s]",
                   flush=True)
+        if case.ref_freqtrade and "freqtrade" in RESULTS_BY_ID.get(case.ref_freqtrade, {}):
+            res["freqtrade"] = dict(RESULTS_BY_ID[case.ref_freqtrade]["freqtrade"],
+                                    reused_from=case.ref_freqtrade)
         RESULTS_BY_ID[case.id] = res
         ratio = case.ratio(res) if case.metric else None
         if ratio is not None:

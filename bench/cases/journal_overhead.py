@@ -1,67 +1,42 @@
-"""Issue 10: cost of the audit journal on the write path (slot until the journal lands).
+"""Issue 10: cost of the audit journal on the write path (target: ≤ 25 % slower).
 
-Runs the persist workload of persist_trade.py twice in this process, on two fresh databases
-next to ``--db``: once with the audit journal switched off, once switched on, and reports
-``overhead_pct = (1 - rate_on / rate_off) * 100`` (target ≤ 25 %).
-
-The journal is being built by another helper; this script looks for its switch as an
-``init_db`` keyword (``journal`` or ``audit``). Until one exists it reports
-``available: false`` and the runner shows n/a.
+Delegates to the journal helper's ``bench/bench_journal.py`` (``run_case(backend, trades,
+rounds)``: the persist workload -- a closed trade with two filled orders, one commit each --
+in alternating rounds with the journal off and on, on one fresh database; median of the
+rounds). Reports ``trades_per_s`` (journal on), ``trades_per_s_off`` and
+``overhead_pct = (1 - on / off) * 100``. Before that file exists it reports
+``available: false``.
 """
 
 from __future__ import annotations
 
-import inspect
+import argparse
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import base_parser, db_url, emit, load, prepare_sqlite_wal, quiet  # noqa: E402
-from persist_trade import build_trade  # noqa: E402
-
-SWITCHES = ("journal", "audit", "audit_journal")
-
-
-def measure(lib: Any, target: str, n: int, switch: str, on: bool) -> float:
-    prepare_sqlite_wal(target)
-    lib.init_db(db_url("tradeledger", target), **{switch: on})
-    Trade = lib.Trade  # noqa: N806
-    for i in range(20):
-        Trade.session.add(build_trade(lib, 10_000_000 + i))
-        Trade.commit()
-    start = time.perf_counter()
-    for i in range(n):
-        Trade.session.add(build_trade(lib, i))
-        Trade.commit()
-    elapsed = time.perf_counter() - start
-    from tradeledger import close_db
-
-    close_db()
-    return n / elapsed
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from _common import emit, quiet  # noqa: E402
 
 
 def main() -> None:
-    parser = base_parser(__doc__ or "", libs=("tradeledger",))
-    parser.add_argument("--db", required=True, help="sqlite:PATH (pg: not supported here)")
-    parser.add_argument("--trades", type=int, default=2000)
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--lib", choices=("tradeledger",), default="tradeledger")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--trades", type=int, default=400, help="per round")
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     quiet()
-    lib = load("tradeledger")
-    params = inspect.signature(lib.init_db).parameters
-    switch = next((s for s in SWITCHES if s in params), None)
-    base = {"case": "journal_overhead", "lib": "tradeledger", "trades": args.trades}
-    if switch is None or not args.db.startswith("sqlite:"):
+    base = {"case": "journal_overhead", "lib": "tradeledger", "backend": args.backend}
+    if not (Path(__file__).parents[1] / "bench_journal.py").exists():
         emit({**base, "available": False,
-              "error": "no audit-journal switch in tradeledger.init_db yet "
-                       "(slot: bench/cases/journal_overhead.py)"})
+              "error": "bench/bench_journal.py (audit journal) does not exist yet"})
         return
-    path = args.db.partition(":")[2]
-    off = measure(lib, f"sqlite:{path}.off", args.trades, switch, False)
-    on = measure(lib, f"sqlite:{path}.on", args.trades, switch, True)
-    emit({**base, "available": True, "switch": switch, "trades_per_s_off": round(off, 1),
-          "trades_per_s": round(on, 1), "overhead_pct": round((1 - on / off) * 100, 1)})
+    import bench_journal  # type: ignore[import-not-found]
+
+    res = bench_journal.run_case(args.backend, args.trades, args.rounds)
+    res.pop("machine", None)
+    emit({**base, "available": True, **res, "trades_per_s": res.get("trades_per_s_on")})
 
 
 if __name__ == "__main__":

@@ -37,12 +37,12 @@ def worker(lib_name: str, target: str, n: int, tag: str) -> None:
         Trade.commit()
     print("ready", flush=True)
     sys.stdin.readline()
-    start = time.time()
+    start, cpu = time.time(), time.process_time()
     for i in range(n):
         Trade.session.add(build_trade(lib, i, tag))
         Trade.commit()
-    end = time.time()
-    print(json.dumps({"start": start, "end": end, "trades": n}), flush=True)
+    end, cpu = time.time(), time.process_time() - cpu
+    print(json.dumps({"start": start, "end": end, "trades": n, "cpu": cpu}), flush=True)
 
 
 def run_bots(lib_name: str, target: str, procs: int, n: int) -> dict[str, Any]:
@@ -71,7 +71,9 @@ def run_bots(lib_name: str, target: str, procs: int, n: int) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     count = lib.Trade.session.execute(select(func.count()).select_from(lib.Trade)).scalar()
+    cpu = sum(r["cpu"] for r in results)
     return {"trades_total": total, "seconds": round(span, 3),
+            "client_cpu_ms_per_trade": round(cpu * 1000 / total, 3),
             "trades_per_s": round(total / span, 1), "rows_trades": count}
 
 
