@@ -173,7 +173,7 @@ def _install_sqlite_file_events(engine: Engine, synchronous: str, busy_timeout_m
 
 
 def _engine_options(url: URL, *, pool_size: int | None, pgbouncer: bool,
-                    busy_timeout_ms: int) -> dict[str, Any]:
+                    busy_timeout_ms: int, schema: str | None = None) -> dict[str, Any]:
     backend = url.get_backend_name()
     opts: dict[str, Any] = {}
     if backend == "sqlite":
@@ -187,6 +187,9 @@ def _engine_options(url: URL, *, pool_size: int | None, pgbouncer: bool,
         connect_args: dict[str, Any] = {"application_name": "tradeledger"}
         if pgbouncer:
             connect_args["prepare_threshold"] = None
+        elif schema is not None:
+            # the session's search path is set at connection start (one schema, no public)
+            connect_args["options"] = f"-c search_path={schema}"
         opts["connect_args"] = connect_args
         if pool_size is not None:
             opts["pool_size"] = pool_size
@@ -211,11 +214,75 @@ def _prepare_sqlite_file(url: URL) -> None:
         os.close(fd)
 
 
+_SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def validate_schema(schema: str, url: URL | None = None) -> str:
+    """Return ``schema`` if it can name a bot's PostgreSQL schema.
+
+    Raises:
+        ConfigurationError: not a lower-case identifier (``[a-z_][a-z0-9_]*``, at most 63
+            characters), a reserved name, or a database other than PostgreSQL.
+    """
+    if not isinstance(schema, str) or not _SCHEMA_RE.match(schema) or schema.startswith(
+            "pg_") or schema in ("public", "information_schema"):
+        raise ConfigurationError(
+            f"schema must be a lower-case identifier ([a-z_][a-z0-9_]*, at most 63 "
+            f"characters, not public, information_schema or pg_*), got {schema!r}")
+    if url is not None and url.get_backend_name() != "postgresql":
+        raise ConfigurationError(
+            f"schema={schema!r} needs PostgreSQL (got {url.get_backend_name()}); on SQLite "
+            "and MariaDB give each bot its own database instead")
+    return schema
+
+
+def _install_schema_per_transaction(engine: Engine, schema: str) -> None:
+    """PgBouncer (transaction pooling) drops session settings: set the path per transaction."""
+    sql = f"SET LOCAL search_path TO {schema}"
+
+    @event.listens_for(engine, "begin")
+    def _set_path(conn: Any) -> None:
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(sql)
+        finally:
+            cursor.close()
+
+
+def ensure_schema(db_url: str, schema: str) -> None:
+    """Create the PostgreSQL schema ``schema`` if it does not exist (idempotent)."""
+    from sqlalchemy.pool import NullPool
+
+    url = _normalise_url(db_url)
+    validate_schema(schema, url)
+    engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT",
+                           connect_args={"prepare_threshold": None})
+    try:
+        with engine.connect() as conn:
+            exists = conn.exec_driver_sql(
+                "SELECT 1 FROM pg_namespace WHERE nspname = %(s)s", {"s": schema}).first()
+            if exists is None:
+                conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    except SAOperationalError as exc:
+        detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else ""
+        raise DatabaseUnavailableError(
+            f"Cannot connect to database '{mask_url(url)}': {detail}") from None
+    finally:
+        engine.dispose()
+
+
 def create_db_engine(db_url: str, *, pool_size: int | None = None, pgbouncer: bool = False,
                      sqlite_synchronous: str = "FULL", busy_timeout_ms: int = 30_000,
-                     echo: bool = False, create_file: bool = True) -> Engine:
-    """Build an engine for ``db_url`` with the per-dialect options described above."""
+                     echo: bool = False, create_file: bool = True,
+                     schema: str | None = None) -> Engine:
+    """Build an engine for ``db_url`` with the per-dialect options described above.
+
+    ``schema`` (PostgreSQL): every statement works in that schema only (``search_path``),
+    set when the connection starts, or per transaction behind PgBouncer.
+    """
     url = _normalise_url(db_url)
+    if schema is not None:
+        validate_schema(schema, url)
     if sqlite_synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
         raise ConfigurationError(
             f"sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA, got {sqlite_synchronous!r}"
@@ -224,7 +291,7 @@ def create_db_engine(db_url: str, *, pool_size: int | None = None, pgbouncer: bo
     if is_file and create_file:
         _prepare_sqlite_file(url)
     opts = _engine_options(url, pool_size=pool_size, pgbouncer=pgbouncer,
-                           busy_timeout_ms=busy_timeout_ms)
+                           busy_timeout_ms=busy_timeout_ms, schema=schema)
     try:
         engine = create_engine(url, echo=echo, **opts)
     except NoSuchModuleError:
@@ -241,6 +308,8 @@ def create_db_engine(db_url: str, *, pool_size: int | None = None, pgbouncer: bo
         ) from None
     if is_file:
         _install_sqlite_file_events(engine, sqlite_synchronous.upper(), busy_timeout_ms)
+    if schema is not None and pgbouncer:
+        _install_schema_per_transaction(engine, schema)
     return engine
 
 
@@ -284,6 +353,7 @@ def init_db(
     migration_lock_timeout: float = 600.0,
     exclusive: bool = False,
     journal: bool = True,
+    schema: str | None = None,
 ) -> Engine:
     """Open (and if needed create or upgrade) the database at ``db_url`` and bind sessions.
 
@@ -311,6 +381,10 @@ def init_db(
         journal: write the audit journal (``tradeledger_journal``) in the same transaction
             as every change of trades, orders, locks and custom data
             (see :mod:`tradeledger.services.journal`); ``False`` switches it off.
+        schema: PostgreSQL only: keep this bot's tables in their own schema (created if
+            missing, with its own ``alembic_version``); the bot's connections see only that
+            schema, so it cannot read or change another bot's rows through the API (see
+            :mod:`tradeledger.services.fleet` for the operator's view over all bots).
 
     Returns:
         The engine now bound to every model class.
@@ -325,9 +399,13 @@ def init_db(
     global _engine, _read_engine, _guard
     if migrate not in ("auto", "check", "off"):
         raise ConfigurationError(f"migrate must be 'auto', 'check' or 'off', got {migrate!r}")
+    if schema is not None:
+        validate_schema(schema, _normalise_url(db_url))
+        if migrate == "auto":
+            ensure_schema(db_url, schema)
     engine = create_db_engine(db_url, pool_size=pool_size, pgbouncer=pgbouncer,
                               sqlite_synchronous=sqlite_synchronous,
-                              busy_timeout_ms=busy_timeout_ms, echo=echo)
+                              busy_timeout_ms=busy_timeout_ms, echo=echo, schema=schema)
     read_engine = None
     guard: Any = None
     try:
@@ -341,7 +419,8 @@ def init_db(
                 guard = InstanceGuard(engine, bot_id)
         if read_url is not None:
             read_engine = create_db_engine(read_url, pool_size=pool_size, pgbouncer=pgbouncer,
-                                           busy_timeout_ms=busy_timeout_ms, echo=echo)
+                                           busy_timeout_ms=busy_timeout_ms, echo=echo,
+                                           schema=schema)
             _check_connection(read_engine)
         from tradeledger.migrations import prepare_database
 
@@ -365,7 +444,7 @@ def init_db(
         _bind_sessions(engine)
         from tradeledger.services import journal as _journal
 
-        _journal.configure(engine, enabled=journal, bot_id=bot_id)
+        _journal.configure(engine, enabled=journal, bot_id=bot_id or schema)
         for previous in (old, old_read):
             if previous is not None:
                 previous.dispose()

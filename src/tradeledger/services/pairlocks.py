@@ -202,6 +202,11 @@ class PairLocks:
     #: Every in-memory lock (backtesting), in creation order; replace it with
     #: :meth:`reset_locks` (direct assignment or appends are picked up, too).
     locks: ClassVar[list[LocalPairLock]] = _store.all_locks
+    #: Extra locks consulted in database mode besides this bot's table, e.g. fleet-wide
+    #: locks (:func:`tradeledger.services.fleet.enable_fleet_locks`); ``None``: none. It has
+    #: ``check(pairs, pair, now, side) -> bool`` (``pairs`` as in ``_db_check``) and
+    #: ``locks(pair, now, side) -> list`` (appended to ``get_pair_locks``).
+    fleet_hook: ClassVar[Any] = None
 
     # -- helpers -------------------------------------------------------------------------
     @classmethod
@@ -328,7 +333,10 @@ class PairLocks:
         side = validate_query_side(side)
         when = now_utc(now)
         if cls.use_db:
-            return list(PairLock.query_pair_locks(pair, when, side).all())
+            found: list[_Lock] = list(PairLock.query_pair_locks(pair, when, side).all())
+            if cls.fleet_hook is not None:
+                found.extend(cls.fleet_hook.locks(pair, when, side))
+            return found
         return list(cls._memory().get_pair_locks(pair, when, side))
 
     @classmethod
@@ -375,6 +383,8 @@ class PairLocks:
 
     @classmethod
     def _db_check(cls, pairs: int, pair: str | None, now: datetime, side: str | None) -> bool:
+        if cls.fleet_hook is not None and cls.fleet_hook.check(pairs, pair, now, side):
+            return True
         conn = PairLock.session().connection()
         fast = _FastCheck.for_dialect(conn.dialect)
         if fast.usable:
