@@ -107,18 +107,19 @@ def trades_cmd(
         return
     console.print(f"database: {shown(db)}")
     table = Table(title="Trades")
-    for col in ("id", "pair", "side", "lev", "amount", "open rate", "close rate", "profit",
-                "profit %", "opened", "closed", "exit reason"):
-        table.add_column(col, justify="right" if col in ("id", "lev", "amount", "open rate",
-                                                         "close rate", "profit",
-                                                         "profit %") else "left")
+    right = ("id", "open rate", "close rate", "profit", "profit %")
+    for col in ("id", "pair", "side", "open rate", "close rate", "profit", "profit %", "opened",
+                "closed", "exit reason"):
+        table.add_column(col, justify="right" if col in right else "left",
+                         no_wrap=col in ("pair", "opened", "closed"))
     for t in rows:
         if t.is_open:
             profit, ratio = None, None
         else:
             profit, ratio = t.close_profit_abs, t.close_profit
-        table.add_row(str(t.id), t.pair, "short" if t.is_short else "long",
-                      _num(t.leverage or 1.0), _num(t.amount, ".6g"), _num(t.open_rate, ".6g"),
+        lev = t.leverage or 1.0
+        side = ("short" if t.is_short else "long") + (f" {lev:g}x" if lev != 1 else "")
+        table.add_row(str(t.id), t.pair, side, _num(t.open_rate, ".6g"),
                       _num(t.close_rate, ".6g"), _num(profit, ",.2f"),
                       "" if ratio is None else f"{ratio * 100:.2f}", _fmt_dt(t.open_date),
                       _fmt_dt(t.close_date), t.exit_reason or ("open" if t.is_open else ""))
@@ -199,7 +200,8 @@ def orders_cmd(
     for col in ("id", "trade", "order id", "pair", "side", "type", "status", "amount", "filled",
                 "price", "placed"):
         table.add_column(col, justify="right" if col in ("id", "trade", "amount", "filled",
-                                                         "price") else "left")
+                                                         "price") else "left",
+                         no_wrap=col in ("pair", "placed"))
     for o in rows:
         price = o.average if o.average is not None else (o.price if o.price is not None
                                                          else o.stop_price)

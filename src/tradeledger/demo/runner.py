@@ -322,6 +322,7 @@ def run_demo(cfg: DemoConfig, out: Console | None = None) -> DemoResult:
         except PlotUnavailableError as exc:
             result.plot_skipped = str(exc)
             out.print(f"[yellow]chart skipped:[/] {exc}")
-    out.print(f"next: tradeledger trades --db {mask_url(cfg.db_url)}   |   "
-              f"tradeledger check --db {mask_url(cfg.db_url)}")
+    hint = "" if cfg.db_url == "sqlite:///tradeledger.sqlite" else f" --db {mask_url(cfg.db_url)}"
+    out.print(f"next: tradeledger trades{hint} | tradeledger stats{hint} | "
+              f"tradeledger check{hint}")
     return result
