@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Float, case, func, literal, select
+from sqlalchemy import Float, case, func, literal, select, union_all
 
 from tradeledger.domain.timeutil import to_aware_utc
 from tradeledger.exceptions import InvalidValueError
@@ -103,7 +103,7 @@ def _peak_rows(points: list[tuple[Any, float]], balance: float) -> list[EquityPo
 
 
 def _windowed(ctx: QueryContext, flt: TradeFilter, balance: float) -> Any:
-    """Subquery with per-trade cum profit, peak, drawdowns and the last peak date."""
+    """SELECT with per-trade cum profit, peak, drawdowns and the last peak date."""
     t = ctx.trades
     order = (t.c.close_date, t.c.id)
     profit = func.coalesce(t.c.close_profit_abs, 0.0)
@@ -135,7 +135,7 @@ def _windowed(ctx: QueryContext, flt: TradeFilter, balance: float) -> Any:
         func.max(case((m.c.cum >= peak, m.c.close_date), else_=None))
         .over(order_by=(m.c.close_date, m.c.id), rows=(None, 0))
         .label("peak_date"),
-    ).subquery("eq_p")
+    )
     return p
 
 
@@ -155,17 +155,27 @@ def max_drawdown(
     first_open = head[1]
     if count == 0:
         return Drawdown(balance, 0, 0.0, None, None, None, None, None, 0.0, None, None, None, None)
-    p = _windowed(ctx, flt, balance)
+    p = _windowed(ctx, flt, balance).cte("eq_w")
     cols = (p.c.cum, p.c.peak, p.c.dd, p.c.dd_rel, p.c.close_date, p.c.peak_date)
-    abs_row = ctx.execute(
-        select(*cols).order_by(p.c.dd.desc(), p.c.close_date, p.c.id).limit(1)
-    ).one()
-    rel_row = ctx.execute(
-        select(*cols)
+    by_abs = (
+        select(*cols, literal(0).label("kind"))
+        .order_by(p.c.dd.desc(), p.c.close_date, p.c.id)
+        .limit(1)
+    )
+    by_rel = (
+        select(*cols, literal(1).label("kind"))
         .where(p.c.dd_rel.is_not(None))
         .order_by(p.c.dd_rel.desc(), p.c.close_date, p.c.id)
         .limit(1)
-    ).first()
+    )
+    # one statement: the windowed CTE is computed once for both picks
+    picked = {
+        row.kind: row
+        for row in ctx.execute(
+            select(union_all(by_abs.subquery().select(), by_rel.subquery().select()).subquery())
+        )
+    }
+    abs_row, rel_row = picked[0], picked.get(1)
 
     def dates(row: Any) -> tuple[datetime | None, datetime | None]:
         if float(row.dd) <= 0:

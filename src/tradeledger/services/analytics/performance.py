@@ -307,10 +307,9 @@ def get_trading_volume(trade_filter: Any = None, *, bind: Any = None) -> float:
     """Sum of ``cost`` of the closed (``status == 'closed'``) orders of the matching trades."""
     ctx = default_context(bind)
     t, o = ctx.trades, ctx.orders
-    stmt = (
-        select(func.sum(o.c.cost))
-        .select_from(o.join(t, t.c.id == o.c.ft_trade_id))
-        .where(o.c.status == "closed", *_as_filters(trade_filter))
-    )
+    filters = _as_filters(trade_filter)
+    stmt = select(func.sum(o.c.cost)).where(o.c.status == "closed", *filters)
+    if filters:  # the join is only needed to filter on the trades (every order has its trade)
+        stmt = stmt.select_from(o.join(t, t.c.id == o.c.ft_trade_id))
     value = ctx.execute(stmt).scalar()
     return float(value or 0.0)

@@ -1,10 +1,11 @@
 """Realised profit per UTC day, ISO week (Monday) or calendar month.
 
-Trades count in the bucket of their ``close_date`` (UTC). The grouping runs in the database
+Trades count in the bucket of their ``close_date`` (UTC). The database groups by UTC day
 (:func:`~tradeledger.services.analytics._sql.bucket_expr`; TimescaleDB's ``time_bucket``
-for days and weeks where the extension is installed). With ``fill_gaps`` (default) buckets
-without closed trades are added with zeros, from the filter's ``start`` (or the first
-trade) to its ``end`` (or the last trade).
+where the extension is installed); weeks (ISO, Monday) and months are summed from those
+daily rows, so every granularity reads the table once through the same (indexable) day
+expression. With ``fill_gaps`` (default) buckets without closed trades are added with
+zeros, from the filter's ``start`` (or the first trade) to its ``end`` (or the last trade).
 
 Per bucket: ``profit_abs = Σ close_profit_abs``, ``trade_count``, ``wins`` (profit > 0),
 ``losses`` (profit < 0), ``capital = Σ stake_amount`` and
@@ -20,7 +21,8 @@ from typing import Any
 
 from sqlalchemy import Integer, case, cast, func, select
 
-from tradeledger.services.analytics._sql import Granularity, bucket_expr, to_date
+from tradeledger.exceptions import InvalidValueError
+from tradeledger.services.analytics._sql import GRANULARITIES, Granularity, bucket_expr, to_date
 from tradeledger.services.analytics.context import QueryContext
 from tradeledger.services.analytics.filters import TradeFilter
 from tradeledger.services.analytics.results import Result
@@ -82,7 +84,40 @@ def _range_end_day(end: datetime) -> date:
 
 
 def daily_rows(ctx: QueryContext, flt: TradeFilter, granularity: str) -> list[PeriodRow]:
-    """Non-empty buckets of closed trades matching ``flt`` (SQL ``GROUP BY``)."""
+    """Non-empty buckets of closed trades matching ``flt``.
+
+    The database groups by UTC day (``GROUP BY`` on the day expression, which the ``tl_``
+    indexes of :mod:`~tradeledger.services.analytics.indexes` cover); weeks and months are
+    summed from those few daily rows.
+    """
+    if granularity not in GRANULARITIES:
+        raise InvalidValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
+    days = _sql_rows(ctx, flt, "day")
+    if granularity == "day":
+        return days
+    merged: dict[date, list[PeriodRow]] = {}
+    for row in days:
+        merged.setdefault(bucket_start(row.period_start, granularity), []).append(row)
+    out = []
+    for start, rows in merged.items():
+        profit_abs = sum(r.profit_abs for r in rows)
+        capital = sum(r.capital for r in rows)
+        out.append(
+            PeriodRow(
+                period_start=start,
+                profit_abs=profit_abs,
+                trade_count=sum(r.trade_count for r in rows),
+                wins=sum(r.wins for r in rows),
+                losses=sum(r.losses for r in rows),
+                capital=capital,
+                profit_ratio=profit_abs / capital if capital else 0.0,
+            )
+        )
+    return out
+
+
+def _sql_rows(ctx: QueryContext, flt: TradeFilter, granularity: str) -> list[PeriodRow]:
+    """Non-empty buckets computed by the database (``GROUP BY`` on the bucket expression)."""
     t = ctx.trades
     bucket = bucket_expr(t.c.close_date, granularity, ctx.dialect, timescale=ctx.timescale)
     bucket = bucket.label("bucket")
