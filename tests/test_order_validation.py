@@ -263,3 +263,13 @@ def test_random_input_update_orders(order: Any) -> None:
         return
     for o in orders:
         _check_numbers(o)
+
+
+def test_amount_below_stored_filled_rejected() -> None:
+    """Found by hypothesis: an update shrinking ``amount`` below the stored ``filled``."""
+    o = _order()  # filled 0.5
+    before = _state(o)
+    with pytest.raises(InvalidOrderError) as info:
+        o.update_from_ccxt_object({"id": "o-1", "amount": 0.0})
+    assert info.value.field == "amount"
+    assert _state(o) == before

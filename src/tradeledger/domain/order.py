@@ -191,13 +191,16 @@ def _order_id_text(order: Mapping[str, Any]) -> str:
     return text
 
 
-def validate_ccxt_order(order: Any, *, stored_amount: float | None = None) -> str:
+def validate_ccxt_order(
+    order: Any, *, stored_amount: float | None = None, stored_filled: float | None = None
+) -> str:
     """Check a CCXT order dictionary completely; return its id as text.
 
     Args:
         order: the CCXT order structure.
         stored_amount: the amount already known for the order, used for the
             ``filled <= amount`` check when ``order`` carries no amount.
+        stored_filled: the filled amount already known, used when ``order`` carries none.
 
     Raises:
         InvalidOrderError: any field is unusable (``field``/``value`` name it).
@@ -242,15 +245,16 @@ def validate_ccxt_order(order: Any, *, stored_amount: float | None = None) -> st
             raise InvalidOrderError(
                 f"CCXT order: {key} {value!r} is not a valid timestamp", field=key, value=value
             ) from exc
-    filled = numbers.get("filled")
+    filled = numbers.get("filled", stored_filled)
     amount = numbers.get("amount", stored_amount)
     if filled is not None and amount is not None:
         limit = amount + max(_FILL_TOLERANCE_ABS, _FILL_TOLERANCE_REL * amount)
         if filled > limit:
+            field = "filled" if "filled" in numbers else "amount"
             raise InvalidOrderError(
                 f"CCXT order: filled {filled!r} is larger than amount {amount!r}",
-                field="filled",
-                value=order.get("filled"),
+                field=field,
+                value=order.get(field),
             )
     return order_id
 
@@ -557,7 +561,7 @@ class LocalOrder:
                 (a ``DependencyException``, as in freqtrade).
             InvalidOrderError: the dictionary is malformed; the order is unchanged.
         """
-        order_id = validate_ccxt_order(order, stored_amount=self.amount)
+        order_id = validate_ccxt_order(order, stored_amount=self.amount, stored_filled=self.filled)
         if self.order_id != order_id:
             raise OrderMismatchError(
                 f"Order-id's don't match: this order is {self.order_id!r}, "
