@@ -25,7 +25,9 @@ PG_ADMIN_URL = os.environ.get("TRADELEDGER_TEST_PG", "postgresql+psycopg://postg
 MY_ADMIN_URL = os.environ.get("TRADELEDGER_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
-SHARED_DIR = Path(os.environ.get("TRADELEDGER_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+SHARED_DIR = Path(
+    os.environ.get("TRADELEDGER_SHARED", Path(__file__).resolve().parents[2] / "shared")
+)
 GOLDEN_DIR = SHARED_DIR / "golden"
 FIXTURES_DIR = SHARED_DIR / "fixtures"
 
@@ -50,7 +52,7 @@ def _try_connect(admin_url: str) -> str | None:
         with eng.connect() as conn:
             conn.execute(text("SELECT 1"))
         return None
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
     finally:
         eng.dispose()

@@ -48,7 +48,7 @@ def test_threads_and_tasks_each_in_own_scope(concurrent_url: str) -> None:
                     mine = Trade.session.scalars(
                         select(Trade).where(Trade.strategy == f"thread-{i}")).all()
                     assert len(mine) == j + 1
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     async def task_worker(i: int) -> None:
@@ -98,7 +98,7 @@ def test_sqlite_one_writer_eight_readers_no_locked_errors(tmp_path: Any) -> None
                     Trade.session.scalar(select(func.count()).select_from(Trade))
                     Trade.commit()
                     written[0] += 1
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     def reader() -> None:
@@ -107,7 +107,7 @@ def test_sqlite_one_writer_eight_readers_no_locked_errors(tmp_path: Any) -> None
                 with request_scope():
                     Trade.session.scalars(select(Trade).limit(200)).all()
                     reads[0] += 1
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=writer)] + [threading.Thread(target=reader)

@@ -14,7 +14,8 @@ FREQTRADE_NAMES = {
 def test_all_matches_public_names() -> None:
     public = {
         name for name in dir(tradeledger)
-        if not name.startswith("_") and not isinstance(getattr(tradeledger, name), type(tradeledger))
+        if not name.startswith("_")
+        and not isinstance(getattr(tradeledger, name), type(tradeledger))
     }
     assert set(tradeledger.__all__) - {"__version__"} == public
     assert sorted(tradeledger.__all__) == list(tradeledger.__all__)

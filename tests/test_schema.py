@@ -30,7 +30,7 @@ def type_family(t: Any) -> str:
         return "int"
     if "DATETIME" in name or "TIMESTAMP" in name:
         return "datetime"
-    if name == "TEXT" or "TEXT" in text_ and "VARCHAR" not in text_:
+    if name == "TEXT" or ("TEXT" in text_ and "VARCHAR" not in text_):
         return "text"
     if "VARCHAR" in name or "STRING" in name:
         return f"varchar({t.length})"

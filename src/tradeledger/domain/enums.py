@@ -6,6 +6,7 @@ from enum import Enum, StrEnum
 
 __all__ = [
     "CANCELED_EXCHANGE_STATES",
+    "CUSTOM_TAG_MAX_LENGTH",
     "DATETIME_PRINT_FORMAT",
     "DECIMAL_PLACES",
     "MATH_CLOSE_PREC",
@@ -16,7 +17,6 @@ __all__ = [
     "SIGNIFICANT_DIGITS",
     "TICK_SIZE",
     "TRUNCATE",
-    "CUSTOM_TAG_MAX_LENGTH",
     "ExitType",
     "MarginMode",
     "TradingMode",

@@ -100,7 +100,8 @@ class KeyValueStore:
         KeyValueStore._check_key(key)
         value_type, cols = _classify(value)
         if not KeyValueStore.use_db:
-            KeyValueStore._memory[key] = to_aware_utc(value) if isinstance(value, datetime) else value
+            stored = to_aware_utc(value) if isinstance(value, datetime) else value
+            KeyValueStore._memory[key] = stored
             return
         session = _KeyValueStoreModel.session
         try:
