@@ -37,6 +37,10 @@ COMMANDS = ("init", "status", "demo", "trades", "orders", "stats", "export", "im
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Result:
+    from tradeledger.cli import common
+
+    # the consoles are created at import time: give them a fixed width (no wrapped words)
+    common.console.width = common.err_console.width = 200
     try:
         return CliRunner().invoke(app, list(args), env={"COLUMNS": "200", **(env or {})})
     finally:
@@ -252,9 +256,11 @@ def test_recover_and_reconcile(db: str, tmp_path: Path) -> None:
                   cost=amount * price, lastTradeTimestamp=1704700000000)
     file = tmp_path / "ex.json"
     file.write_text(json.dumps({"orders": exchange, "pairs": [pair]}))
-    dry = run("reconcile", str(file), "--db", url)
+    dry = run("reconcile", str(file), "--db", url, "--json")
     assert dry.exit_code == EXIT_CHECK_FAILED, dry.output
-    assert "missed_fill" in dry.output and "dry run" in dry.output
+    report = json.loads(dry.stdout)
+    assert [d["reason"] for d in report["differences"]] == ["missed_fill"]
+    assert report["applied"] is False
     applied = run("reconcile", str(file), "--db", url, "--apply")
     assert applied.exit_code == 0, applied.output
     assert _raw(url, f"SELECT ft_is_open, filled FROM orders WHERE order_id = '{oid}'"

@@ -189,8 +189,10 @@ def test_check_command_lists_findings_and_exits_10(tmp_path: Path) -> None:
     path = tmp_path / "damaged.sqlite"
     _build(f"sqlite:///{path}")
     expected = _damage(path)
-    result = CliRunner().invoke(app, ["check", "--db", f"sqlite:///{path}"],
-                                env={"COLUMNS": "200"})
+    from tradeledger.cli import common
+
+    common.console.width = 200
+    result = CliRunner().invoke(app, ["check", "--db", f"sqlite:///{path}"])
     assert result.exit_code == EXIT_CHECK_FAILED, result.output
     for code in expected:
         assert code in result.output

@@ -14,6 +14,7 @@ from tradeledger.cli.common import DEFAULT_DB, DbOption, console, handle_errors,
 from tradeledger.cli.options import dumps, open_db, parse_date, validate_pair, validate_side
 from tradeledger.domain.timeutil import dt_now
 from tradeledger.exceptions import InvalidValueError
+from tradeledger.services.journal import journal_actor
 
 __all__ = ["locks_app"]
 
@@ -104,7 +105,8 @@ def add_cmd(
             raise InvalidValueError(f"--until: {until} is not in the future")
     open_db(db, write=True)
     PairLocks.timeframe = timeframe
-    lock = PairLocks.lock_pair(pair, end, reason, now=now, side=side)
+    with journal_actor("cli"):
+        lock = PairLocks.lock_pair(pair, end, reason, now=now, side=side)
     console.print(f"locked {lock.pair} (side {lock.side}) until "
                   f"{_fmt(lock.lock_end_time)} UTC, lock id {lock.id}: {lock.reason}")
 
@@ -136,24 +138,25 @@ def remove_cmd(
     open_db(db, write=True)
     now = dt_now()
     session = PairLock.session
-    if lock_id is not None:
-        lock = session.get(PairLock, lock_id)
-        if lock is None:
-            raise InvalidValueError(f"--id: no pair lock with id {lock_id}")
-        lock.active = False
-        session.commit()
-        console.print(f"removed lock {lock_id} ({lock.pair}, side {lock.side})")
-        return
-    before = {int(lk.id or 0) for lk in PairLocks.get_pair_locks(None, now)}
-    if reason is not None:
-        PairLocks.unlock_reason(reason, now)
-    elif side is not None:
-        assert pair is not None
-        PairLocks.unlock_pair(pair, now, side=side)
-    else:
-        for in_force in PairLocks.get_pair_locks(pair, now, None):
-            in_force.active = False
-        session.commit()
+    with journal_actor("cli"):
+        if lock_id is not None:
+            lock = session.get(PairLock, lock_id)
+            if lock is None:
+                raise InvalidValueError(f"--id: no pair lock with id {lock_id}")
+            lock.active = False
+            session.commit()
+            console.print(f"removed lock {lock_id} ({lock.pair}, side {lock.side})")
+            return
+        before = {int(lk.id or 0) for lk in PairLocks.get_pair_locks(None, now)}
+        if reason is not None:
+            PairLocks.unlock_reason(reason, now)
+        elif side is not None:
+            assert pair is not None
+            PairLocks.unlock_pair(pair, now, side=side)
+        else:
+            for in_force in PairLocks.get_pair_locks(pair, now, None):
+                in_force.active = False
+            session.commit()
     session.expire_all()
     after = {int(lk.id or 0) for lk in PairLocks.get_pair_locks(None, now)}
     removed = sorted(before - after)

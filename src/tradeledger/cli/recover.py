@@ -26,6 +26,7 @@ from tradeledger.cli.common import (
 )
 from tradeledger.cli.options import dumps, open_db, parse_date, validate_pair
 from tradeledger.exceptions import InvalidValueError
+from tradeledger.services.journal import journal_actor
 
 __all__ = ["load_exchange_file", "reconcile_cmd", "recover_cmd"]
 
@@ -98,7 +99,8 @@ def recover_cmd(
             found = by_cid.get(intent.client_order_id)
             if found is None and not missing_not_found:
                 continue
-            result = resolve_intent(intent.client_order_id, found)
+            with journal_actor("cli"):
+                result = resolve_intent(intent.client_order_id, found)
             resolved.append({"client_order_id": intent.client_order_id,
                              "status": result.status,
                              "exchange_order_id": result.exchange_order_id})
@@ -181,7 +183,9 @@ def reconcile_cmd(
     report = reconcile(data["orders"], pairs=pairs, since=start,
                        positions=data.get("positions"),
                        unavailable_pairs=data.get("unavailable_pairs", ()))
-    result = apply_reconciliation(report, dry_run=not apply) if report.differences else None
+    with journal_actor("reconcile"):
+        result = (apply_reconciliation(report, dry_run=not apply) if report.differences
+                  else None)
     if as_json:
         out = report.to_dict()
         out["applied"] = bool(apply and result is not None)

@@ -250,7 +250,19 @@ def import_database(source_url: str, target: Engine, *,
         if not result.ok:
             raise TransferError(f"verification failed: copied {result.copied}, found "
                                 f"{result.verified}; the import was rolled back")
+    _journal_baseline(target)
     return result
+
+
+def _journal_baseline(target: Engine) -> None:
+    """Record the imported rows in the audit journal (actor ``migration``), if it is on.
+
+    The import writes with plain inserts, which the journal's session events do not see.
+    """
+    from tradeledger.services import journal
+
+    if journal.is_enabled() and sa.inspect(target).has_table("tradeledger_journal"):
+        journal.baseline(bind=target, actor="migration")
 
 
 def load_freqtrade_json(path: Path) -> list[dict[str, Any]]:
@@ -323,24 +335,35 @@ def import_freqtrade_json(path: Path, *, progress: ProgressFn | None = None) -> 
                                     f"#{i + 1} already exists in the target; nothing was "
                                     "written")
         trades.append(trade)
+    from tradeledger.services.journal import journal_actor
+
     try:
-        for i, trade in enumerate(trades):
-            session.add(trade)
-            if progress is not None:
-                progress("trades", i + 1, len(trades))
-        session.flush()
-        ids = [t.id for t in trades]
-        found = int(session.scalar(sa.select(sa.func.count()).select_from(Trade).where(
-            Trade.id.in_(ids))) or 0) if ids else 0
-        n_orders = sum(len(t.orders) for t in trades)
-        found_orders = int(session.scalar(sa.select(sa.func.count()).select_from(Order).where(
-            Order.ft_trade_id.in_(ids))) or 0) if ids else 0
-        result.copied = {"trades": len(trades), "orders": n_orders}
-        result.verified = {"trades": found, "orders": found_orders}
-        if not result.ok:
-            raise TransferError(f"verification failed: {result.copied} vs {result.verified}")
-        session.commit()
+        with journal_actor("migration"):
+            _add_verified(session, trades, result, progress)
     except BaseException:
         session.rollback()
         raise
     return result
+
+
+def _add_verified(session: Any, trades: list[Any], result: TransferResult,
+                  progress: ProgressFn | None) -> None:
+    """Add the trades, verify the counts in the same transaction, commit."""
+    from tradeledger.models import Order, Trade
+
+    for i, trade in enumerate(trades):
+        session.add(trade)
+        if progress is not None:
+            progress("trades", i + 1, len(trades))
+    session.flush()
+    ids = [t.id for t in trades]
+    found = int(session.scalar(sa.select(sa.func.count()).select_from(Trade).where(
+        Trade.id.in_(ids))) or 0) if ids else 0
+    n_orders = sum(len(t.orders) for t in trades)
+    found_orders = int(session.scalar(sa.select(sa.func.count()).select_from(Order).where(
+        Order.ft_trade_id.in_(ids))) or 0) if ids else 0
+    result.copied = {"trades": len(trades), "orders": n_orders}
+    result.verified = {"trades": found, "orders": found_orders}
+    if not result.ok:
+        raise TransferError(f"verification failed: {result.copied} vs {result.verified}")
+    session.commit()
