@@ -584,7 +584,11 @@ def reconcile(
                 "these fixes",
                 proposed="cancel the order on the exchange",
                 key=f"orphan_open_order:{o.ft_pair}:{o.order_id}",
-                fingerprint=_fingerprint(o.order_id, o.filled, o.status),
+                fingerprint=_fingerprint(
+                    o.order_id,
+                    (pstate or {}).get("filled", o.filled),
+                    (pstate or {}).get("status", o.status),
+                ),
                 pair=o.ft_pair,
                 order_id=o.order_id,
                 trade_id=o.ft_trade_id,
@@ -805,7 +809,11 @@ def _unknown(
     filled = float(ex.get("filled") or 0.0)
     if position is not None and len(candidates) == 1 and _is_final(ex.get("status")) and filled > 0:
         trade = candidates[0]
-        if ex.get("side") == trade.exit_side:
+        states = projected.get(trade.id, {}).values()
+        entries_final = not any(
+            s.get("ft_order_side") == trade.entry_side and s.get("ft_is_open") for s in states
+        )
+        if ex.get("side") == trade.exit_side and entries_final:
             held = sum(
                 _signed_fill(s, trade.entry_side) for s in projected.get(trade.id, {}).values()
             )
