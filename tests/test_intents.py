@@ -164,3 +164,40 @@ def test_apply_exchange_update_needs_side_for_unknown_orders(db: str) -> None:
     Trade.session.expire_all()
     t = Trade.session.get(Trade, trade.id)
     assert t is not None and t.amount == 1.0
+
+
+def test_random_updates_through_the_service_write_nothing_bad() -> None:
+    """Random CCXT-like dicts through ``apply_exchange_update``: documented error and the
+    database unchanged, or a valid order."""
+    from hypothesis import given, settings
+
+    from tests.test_order_validation import _check_numbers, ccxt_like
+
+    init_db("sqlite://")
+    trade = _trade()
+    apply_exchange_update(trade, _answer("R1", "c"), side="buy")
+
+    def rows() -> list[Any]:
+        Order.session.expire_all()
+        return [(o.order_id, o.status, o.filled, o.amount, o.price, o.average, o.ft_is_open)
+                for o in Order.session.scalars(select(Order).order_by(Order.id)).all()] + [
+            (t.amount, t.open_rate, t.is_open)
+            for t in Trade.session.scalars(select(Trade)).all()]
+
+    @settings(max_examples=150, deadline=None)
+    @given(order=ccxt_like)
+    def run(order: dict[str, Any]) -> None:
+        before = rows()
+        t = Trade.session.get(Trade, trade.id)
+        assert t is not None
+        try:
+            apply_exchange_update(t, order, side="buy")
+        except (InvalidOrderError, OrderMismatchError, DependencyException) as exc:
+            assert not isinstance(exc, DependencyException) or isinstance(
+                exc, OrderMismatchError)
+            assert rows() == before
+            return
+        for o in Order.session.scalars(select(Order)).all():
+            _check_numbers(o)
+
+    run()
