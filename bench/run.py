@@ -289,12 +289,12 @@ def _sizes(quick: bool) -> dict[str, int]:
         return {"bt_trades": 5_000, "persist": 200, "lock_calls": 2_000,
                 "lock_calls_db": 1_000, "expired": 100_000, "ft_expired_calls": 20,
                 "perf_closed": 2_000, "perf_open": 20, "perf_calls": 5,
-                "bot_trades": 30, "import_repeat": 1, "journal_trades": 50,
+                "bot_trades": 30, "import_repeat": 1, "journal_trades": 50, "lock_repeat": 1,
                 "journal_rounds": 3}
     return {"bt_trades": 100_000, "persist": 2_000, "lock_calls": 50_000,
             "lock_calls_db": 5_000, "expired": 100_000, "ft_expired_calls": 50,
             "perf_closed": 20_000, "perf_open": 200, "perf_calls": 20,
-            "bot_trades": 250, "import_repeat": 3, "journal_trades": 400,
+            "bot_trades": 250, "import_repeat": 3, "journal_trades": 400, "lock_repeat": 3,
             "journal_rounds": 5}
 
 
@@ -350,9 +350,11 @@ def build_cases(quick: bool) -> list[Case]:
                   for lib in ("tradeledger", "freqtrade", "raw")]))
     cases.append(Case(
         id="3c-import", issue="3", title="`import tradeledger` vs `import freqtrade.persistence`"
-        " (fresh interpreter)", metric="seconds", unit="s", higher_is_better=False,
+        " (fresh interpreter; raw = `import sqlalchemy.orm`)", metric="seconds", unit="s", higher_is_better=False,
         runs=[Run(lib, "import_time.py", [], repeat=s["import_repeat"])
-              for lib in ("tradeledger", "freqtrade")],
+              for lib in ("tradeledger", "freqtrade", "raw")],
+        note="raw column = `import sqlalchemy.orm` alone, the floor for any library that "
+             "imports the SQLAlchemy ORM at package import.",
         extra_checks=[_import_time_check, _import_rss_check]))
     for kind in ("locked", "unlocked"):
         for db, name in (("sqlite", "SQLite file"), ("pg", "PostgreSQL")):
@@ -361,13 +363,15 @@ def build_cases(quick: bool) -> list[Case]:
                 title=f"`is_pair_locked` ({kind} pair), DB mode, 50 active locks, {name}",
                 metric="calls_per_s", unit="calls/s", higher_is_better=True, target_ratio=10,
                 runs=[Run(lib, "pair_locks.py",
-                          ["--kind", kind, "--calls", str(s["lock_calls_db"])], db=db)
+                          ["--kind", kind, "--calls", str(s["lock_calls_db"])], db=db,
+                          repeat=s["lock_repeat"])
                       for lib in ("tradeledger", "freqtrade")]))
         cases.append(Case(
             id=f"5-bt-{kind}", issue="5",
             title=f"`is_pair_locked` ({kind} pair), backtesting mode, 50 active locks",
             metric="calls_per_s", unit="calls/s", higher_is_better=True, target_ratio=50,
-            runs=[Run(lib, "pair_locks.py", ["--kind", kind, "--calls", str(s["lock_calls"])])
+            runs=[Run(lib, "pair_locks.py", ["--kind", kind, "--calls", str(s["lock_calls"])],
+                      repeat=s["lock_repeat"])
                   for lib in ("tradeledger", "freqtrade")]))
         cases.append(Case(
             id=f"5-bt-{kind}-expired", issue="5",
@@ -376,7 +380,7 @@ def build_cases(quick: bool) -> list[Case]:
             metric="calls_per_s", unit="calls/s", higher_is_better=True, target_ratio=50,
             runs=[Run("tradeledger", "pair_locks.py",
                       ["--kind", kind, "--calls", str(s["lock_calls"]),
-                       "--expired", str(s["expired"])]),
+                       "--expired", str(s["expired"])], repeat=s["lock_repeat"]),
                   Run("freqtrade", "pair_locks.py",
                       ["--kind", kind, "--calls", str(s["ft_expired_calls"]),
                        "--expired", str(s["expired"])])],
@@ -540,7 +544,8 @@ def _details(case: Case, lib: str, res: dict[str, Any]) -> str:
                            "peak_rss_mb", "check_last_close_profit_abs"],
         "persist_trade": ["seconds", "cpu_ms_per_trade", "rows_trades", "peak_rss_mb"],
         "import": ["seconds", "rss_mb", "modules_loaded", "heavy_modules", "all_runs_seconds"],
-        "pair_locks": ["us_per_call", "best_calls_per_s", "result", "peak_rss_mb"],
+        "pair_locks": ["us_per_call", "best_calls_per_s", "all_runs_calls_per_s", "result",
+                       "peak_rss_mb"],
         "performance_query": ["mean_ms", "p50_ms", "p95_ms", "populate_s", "trade_count",
                               "profit_abs_sum", "peak_rss_mb"],
         "multibot": ["trades_total", "seconds", "client_cpu_ms_per_trade", "rows_trades",

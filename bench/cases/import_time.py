@@ -18,8 +18,11 @@ from _common import base_parser, emit, rss_mb  # noqa: E402
 
 
 def main() -> None:
-    args = base_parser(__doc__ or "", libs=("tradeledger", "freqtrade")).parse_args()
-    module = "tradeledger" if args.lib == "tradeledger" else "freqtrade.persistence"
+    parser = base_parser(__doc__ or "", libs=("tradeledger", "freqtrade", "raw"))
+    parser.add_argument("--module", default=None, help="import this module instead")
+    args = parser.parse_args()
+    module = args.module or {"tradeledger": "tradeledger", "freqtrade": "freqtrade.persistence",
+                             "raw": "sqlalchemy.orm"}[args.lib]
     before_modules = len(sys.modules)
     baseline = rss_mb()
     start = time.perf_counter()
