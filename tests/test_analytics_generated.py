@@ -226,7 +226,11 @@ def exp_periods(sel: list[dict[str, Any]], f: TradeFilter, granularity: str) -> 
         rows.append({"period_start": b, "profit_abs": profit, "trade_count": len(ts),
                      "wins": sum(t["close_profit_abs"] > 0 for t in ts),
                      "losses": sum(t["close_profit_abs"] < 0 for t in ts), "capital": cap,
-                     "profit_ratio": profit / cap if cap else 0.0})
+                     "profit_ratio": profit / cap if cap else 0.0,
+                     "gross_profit": sum(t["close_profit_abs"] for t in ts
+                                         if t["close_profit_abs"] > 0),
+                     "gross_loss": sum(t["close_profit_abs"] for t in ts
+                                       if t["close_profit_abs"] < 0)})
         b = next_bucket(b, granularity)
     return {"granularity": granularity, "rows": rows}
 
@@ -518,3 +522,26 @@ def test_equity_curves(service: AnalyticsService) -> None:
     days = exp_periods(closed, TradeFilter(), "day")["rows"]
     assert [p.time for p in daily.rows] == [r["period_start"] for r in days]
     assert math.isclose(daily.final_equity, equity, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("balance", [0.0, 50.0, 2_000.0, 1e6])
+def test_drawdown_methods_agree(service: AnalyticsService, balance: float) -> None:
+    """The pruned hourly method and the window-function method give the same drawdowns.
+
+    Small balances drive the equity below zero (relative drawdowns past 100 %, or undefined
+    with a zero balance), which exercises every bound of the pruning.
+    """
+    from tradeledger.services.analytics.equity import max_drawdown
+
+    for flt in FILTERS.values():
+        days = max_drawdown(service.context, balance, flt, method="buckets").to_dict()
+        window = max_drawdown(service.context, balance, flt, method="window").to_dict()
+        same(days, window, f"{balance}/{flt}")
+    sel = [t for t in TRADES if not t["is_open"]]
+    if balance == 2_000.0:
+        global BALANCE
+        saved, BALANCE = BALANCE, balance
+        try:
+            same(service.max_drawdown(balance).to_dict(), exp_drawdown(sel))
+        finally:
+            BALANCE = saved

@@ -66,7 +66,7 @@ def test_bucket_sql_per_dialect() -> None:
 
 
 def test_timescale_statement_groups_by_time_bucket() -> None:
-    ctx = QueryContext(bind=None, dialect="postgresql", timescale=True)
+    """Days come from an hourly GROUP BY: ``time_bucket('1 hour')`` with TimescaleDB."""
     captured: list[Any] = []
 
     class Capture:
@@ -78,11 +78,40 @@ def test_timescale_statement_groups_by_time_bucket() -> None:
     assert daily_rows(ctx, TradeFilter(pairs="BTC/USDT"), "day") == []
     compiled = str(captured[0].compile(dialect=postgresql.dialect()))
     select_part, group_part = compiled.split("GROUP BY")
-    assert "time_bucket(INTERVAL '1 day', trades.close_date)" in select_part
-    assert "time_bucket(INTERVAL '1 day', trades.close_date)" in group_part
+    assert "time_bucket(INTERVAL '1 hour', trades.close_date)" in select_part
+    assert "time_bucket(INTERVAL '1 hour', trades.close_date)" in group_part
     ctx2 = QueryContext(bind=Capture(), dialect="postgresql", timescale=False)
     daily_rows(ctx2, TradeFilter(), "week")
-    assert "time_bucket" not in str(captured[1].compile(dialect=postgresql.dialect()))
+    plain = str(captured[1].compile(dialect=postgresql.dialect()))
+    assert "time_bucket" not in plain and "date_trunc('hour', trades.close_date)" in plain
+
+
+def test_indexes_match_the_query_expressions(tmp_path: Path) -> None:
+    """The planner uses the tl_ indexes for the hourly GROUP BY and the drawdown (SQLite)."""
+    from tradeledger.services.analytics.indexes import (
+        create_analytics_indexes,
+        drop_analytics_indexes,
+    )
+    from tradeledger.services.analytics.periods import hourly_rows
+
+    engine = tradeledger.init_db(f"sqlite:///{tmp_path / 'ix.sqlite'}")
+    assert create_analytics_indexes(engine) == create_analytics_indexes(engine)  # idempotent
+    captured: list[Any] = []
+
+    class Capture:
+        def execute(self, stmt: Any) -> list[Any]:
+            captured.append(stmt)
+            return []
+
+    hourly_rows(QueryContext(bind=Capture(), dialect="sqlite"), TradeFilter(), detail=True)
+    sql_text = str(captured[0].compile(dialect=sqlite.dialect(),
+                                       compile_kwargs={"literal_binds": True}))
+    with engine.connect() as conn:
+        plan = " ".join(str(r) for r in conn.execute(text("EXPLAIN QUERY PLAN " + sql_text)))
+    assert "tl_ix_trades_closed_hour" in plan
+    assert set(drop_analytics_indexes(engine)) == {"tl_ix_trades_closed_hour",
+                                                   "tl_ix_trades_closed_seq"}
+    tradeledger.close_db()
 
 
 def test_to_date_normalises_backend_values() -> None:

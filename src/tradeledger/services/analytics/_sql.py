@@ -55,6 +55,34 @@ def _lit(value: str) -> ColumnElement[Any]:
     return literal_column("'" + value.replace("'", "''") + "'")
 
 
+def hour_expr(column: ColumnElement[Any], dialect: str, *, timescale: bool = False) -> Any:
+    """SQL expression: the start of ``column``'s UTC hour (a timestamp, or text on SQLite).
+
+    The analytics group closed trades by hour in the database and sum hours into days,
+    weeks and months (UTC hours nest in UTC days); the ``tl_`` indexes cover this
+    expression. SQLite ``strftime('%Y-%m-%d %H:00:00', x)``; PostgreSQL
+    ``date_trunc('hour', x)`` or, with TimescaleDB, ``time_bucket(INTERVAL '1 hour', x)``;
+    MariaDB ``DATE_FORMAT(x, '%Y-%m-%d %H:00:00')``.
+    """
+    dialect = normalise_dialect(dialect)
+    if dialect == "sqlite":
+        return func.strftime(_lit("%Y-%m-%d %H:00:00"), column)
+    if dialect == "postgresql":
+        if timescale:
+            return func.time_bucket(literal_column("INTERVAL '1 hour'"), column)
+        return func.date_trunc(_lit("hour"), column)
+    return func.date_format(column, _lit("%Y-%m-%d %H:00:00"))
+
+
+def to_hour(value: Any) -> datetime:
+    """Normalise a fetched hour bucket (``datetime`` or text) to a naive UTC ``datetime``."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    raise InvalidValueError(f"cannot read an hour bucket from {value!r}")
+
+
 def bucket_expr(
     column: ColumnElement[Any], granularity: str, dialect: str, *, timescale: bool = False
 ) -> ColumnElement[Any]:

@@ -1,15 +1,17 @@
 """Realised profit per UTC day, ISO week (Monday) or calendar month.
 
-Trades count in the bucket of their ``close_date`` (UTC). The database groups by UTC day
-(:func:`~tradeledger.services.analytics._sql.bucket_expr`; TimescaleDB's ``time_bucket``
-where the extension is installed); weeks (ISO, Monday) and months are summed from those
-daily rows, so every granularity reads the table once through the same (indexable) day
-expression. With ``fill_gaps`` (default) buckets without closed trades are added with
-zeros, from the filter's ``start`` (or the first trade) to its ``end`` (or the last trade).
+Trades count in the bucket of their ``close_date`` (UTC). The database groups the closed
+trades by UTC hour (:func:`~tradeledger.services.analytics._sql.hour_expr`; TimescaleDB's
+``time_bucket`` where the extension is installed); days, ISO weeks (Monday) and calendar
+months are sums of those hourly rows (UTC hours nest in them), so every granularity reads the
+table once through the same indexed expression. With ``fill_gaps`` (default) buckets
+without closed trades are added with zeros, from the filter's ``start`` (or the first
+trade) to its ``end`` (or the last trade).
 
 Per bucket: ``profit_abs = Σ close_profit_abs``, ``trade_count``, ``wins`` (profit > 0),
-``losses`` (profit < 0), ``capital = Σ stake_amount`` and
-``profit_ratio = profit_abs / capital`` (0.0 without capital).
+``losses`` (profit < 0), ``capital = Σ stake_amount``,
+``profit_ratio = profit_abs / capital`` (0.0 without capital), ``gross_profit`` (Σ of the
+winning trades' profits) and ``gross_loss`` (Σ of the losing ones, <= 0).
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, case, cast, func, select
+from sqlalchemy import Integer, case, cast, func, literal_column, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from tradeledger.exceptions import InvalidValueError
-from tradeledger.services.analytics._sql import GRANULARITIES, Granularity, bucket_expr, to_date
+from tradeledger.services.analytics._sql import GRANULARITIES, Granularity, hour_expr, to_hour
 from tradeledger.services.analytics.context import QueryContext
 from tradeledger.services.analytics.filters import TradeFilter
 from tradeledger.services.analytics.results import Result
@@ -41,6 +44,8 @@ class PeriodRow:
     losses: int
     capital: float
     profit_ratio: float
+    gross_profit: float = 0.0
+    gross_loss: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -83,74 +88,101 @@ def _range_end_day(end: datetime) -> date:
     return (end - timedelta(microseconds=1)).date()
 
 
-def daily_rows(ctx: QueryContext, flt: TradeFilter, granularity: str) -> list[PeriodRow]:
-    """Non-empty buckets of closed trades matching ``flt``.
+def hourly_rows(
+    ctx: QueryContext, flt: TradeFilter, *, detail: bool = True
+) -> list[tuple[Any, PeriodRow]]:
+    """``(hour bucket, sums)`` of the hours with closed trades matching ``flt`` (SQL ``GROUP BY``).
 
-    The database groups by UTC day (``GROUP BY`` on the day expression, which the ``tl_``
-    indexes of :mod:`~tradeledger.services.analytics.indexes` cover); weeks and months are
-    summed from those few daily rows.
+    The hour bucket is the value the database returned (bind it back to select that hour);
+    ``PeriodRow.period_start`` holds the hour's day. Oldest first. ``detail=False`` sums only
+    the profit, gains and losses (every aggregate costs time on a large table); the counts
+    and the capital are then 0.
     """
-    if granularity not in GRANULARITIES:
-        raise InvalidValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
-    days = _sql_rows(ctx, flt, "day")
-    if granularity == "day":
-        return days
+    t = ctx.trades
+    bucket = hour_expr(t.c.close_date, ctx.dialect, timescale=ctx.timescale).label("bucket")
+    profit = func.coalesce(t.c.close_profit_abs, 0.0)
+    zero: ColumnElement[Any] = literal_column("0")
+    cols = [
+        bucket,
+        func.sum(profit).label("profit_abs"),
+        func.sum(case((profit > 0, profit), else_=0.0)).label("gain"),
+        func.sum(case((profit < 0, profit), else_=0.0)).label("loss"),
+    ]
+    if detail:
+        cols += [
+            func.count().label("cnt"),
+            func.sum(cast(case((profit > 0, 1), else_=0), Integer)).label("wins"),
+            func.sum(cast(case((profit < 0, 1), else_=0), Integer)).label("losses"),
+            func.sum(func.coalesce(t.c.stake_amount, 0.0)).label("capital"),
+        ]
+    else:
+        cols += [zero.label("cnt"), zero.label("wins"), zero.label("losses"), zero.label("capital")]
+    stmt = select(*cols).where(*flt.closed_clauses(t)).group_by(bucket)
+    out: list[tuple[datetime, Any, PeriodRow]] = []
+    for r in ctx.execute(stmt):
+        if r.bucket is None:  # a closed trade without close_date: no day to count it in
+            continue
+        hour = to_hour(r.bucket)
+        profit_abs = float(r.profit_abs or 0.0)
+        capital = float(r.capital or 0.0)
+        out.append(
+            (
+                hour,
+                r.bucket,
+                PeriodRow(
+                    period_start=hour.date(),
+                    profit_abs=profit_abs,
+                    trade_count=int(r.cnt),
+                    wins=int(r.wins or 0),
+                    losses=int(r.losses or 0),
+                    capital=capital,
+                    profit_ratio=profit_abs / capital if capital else 0.0,
+                    gross_profit=float(r.gain or 0.0),
+                    gross_loss=float(r.loss or 0.0),
+                ),
+            )
+        )
+    out.sort(key=lambda item: item[0])
+    return [(raw, row) for _, raw, row in out]
+
+
+def merge_rows(rows: list[PeriodRow], granularity: str) -> list[PeriodRow]:
+    """Sum rows (ordered by time) into buckets of ``granularity`` (oldest first)."""
     merged: dict[date, list[PeriodRow]] = {}
-    for row in days:
+    for row in rows:
         merged.setdefault(bucket_start(row.period_start, granularity), []).append(row)
     out = []
-    for start, rows in merged.items():
-        profit_abs = sum(r.profit_abs for r in rows)
-        capital = sum(r.capital for r in rows)
+    for start, group in merged.items():
+        profit_abs = sum(r.profit_abs for r in group)
+        capital = sum(r.capital for r in group)
         out.append(
             PeriodRow(
                 period_start=start,
                 profit_abs=profit_abs,
-                trade_count=sum(r.trade_count for r in rows),
-                wins=sum(r.wins for r in rows),
-                losses=sum(r.losses for r in rows),
+                trade_count=sum(r.trade_count for r in group),
+                wins=sum(r.wins for r in group),
+                losses=sum(r.losses for r in group),
                 capital=capital,
                 profit_ratio=profit_abs / capital if capital else 0.0,
+                gross_profit=sum(r.gross_profit for r in group),
+                gross_loss=sum(r.gross_loss for r in group),
             )
         )
     return out
 
 
-def _sql_rows(ctx: QueryContext, flt: TradeFilter, granularity: str) -> list[PeriodRow]:
-    """Non-empty buckets computed by the database (``GROUP BY`` on the bucket expression)."""
-    t = ctx.trades
-    bucket = bucket_expr(t.c.close_date, granularity, ctx.dialect, timescale=ctx.timescale)
-    bucket = bucket.label("bucket")
-    profit = func.coalesce(t.c.close_profit_abs, 0.0)
-    stmt = (
-        select(
-            bucket,
-            func.sum(profit).label("profit_abs"),
-            func.count().label("cnt"),
-            func.sum(cast(case((profit > 0, 1), else_=0), Integer)).label("wins"),
-            func.sum(cast(case((profit < 0, 1), else_=0), Integer)).label("losses"),
-            func.sum(func.coalesce(t.c.stake_amount, 0.0)).label("capital"),
-        )
-        .where(*flt.closed_clauses(t), t.c.close_date.is_not(None))
-        .group_by(bucket)
-        .order_by(bucket)
-    )
-    rows: list[PeriodRow] = []
-    for r in ctx.execute(stmt):
-        profit_abs = float(r.profit_abs or 0.0)
-        capital = float(r.capital or 0.0)
-        rows.append(
-            PeriodRow(
-                period_start=to_date(r.bucket),
-                profit_abs=profit_abs,
-                trade_count=int(r.cnt),
-                wins=int(r.wins or 0),
-                losses=int(r.losses or 0),
-                capital=capital,
-                profit_ratio=profit_abs / capital if capital else 0.0,
-            )
-        )
-    return rows
+def daily_rows(
+    ctx: QueryContext, flt: TradeFilter, granularity: str, *, detail: bool = True
+) -> list[PeriodRow]:
+    """Non-empty day / week / month buckets of closed trades matching ``flt``.
+
+    The database groups by UTC hour (:func:`hourly_rows`, covered by the ``tl_`` indexes of
+    :mod:`~tradeledger.services.analytics.indexes`); days, weeks and months are sums of
+    those rows.
+    """
+    if granularity not in GRANULARITIES:
+        raise InvalidValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
+    return merge_rows([row for _, row in hourly_rows(ctx, flt, detail=detail)], granularity)
 
 
 def fill_buckets(rows: list[PeriodRow], granularity: str, flt: TradeFilter) -> list[PeriodRow]:

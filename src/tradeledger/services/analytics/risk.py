@@ -121,7 +121,7 @@ def risk_metrics(
 ) -> RiskMetrics:
     """Sharpe, Sortino and Calmar of the closed trades matching ``flt``."""
     flt = flt or TradeFilter()
-    rows = fill_buckets(daily_rows(ctx, flt, "day"), "day", flt)
+    rows = fill_buckets(daily_rows(ctx, flt, "day", detail=False), "day", flt)
     return ratios_from_daily_profits(
         [r.profit_abs for r in rows],
         starting_balance,

@@ -47,13 +47,20 @@ class AnalyticsService:
     """Analytics over the database (or a backtesting snapshot).
 
     Args:
-        bind: session, scoped session, connection or engine; default ``Trade.session``, or a
+        bind: session, scoped session, connection or engine; default ``Trade.session`` (the
+            read replica instead when ``init_db(read_url=...)`` configured one), or a
             snapshot of the backtesting stores when ``Trade.use_db`` is False.
         timescale: force (True/False) the TimescaleDB ``time_bucket`` path; default: detect
             the extension on PostgreSQL.
     """
 
     def __init__(self, bind: Any = None, *, timescale: bool | None = None) -> None:
+        if bind is None:
+            from tradeledger.db import get_read_replica
+            from tradeledger.models.trade import Trade
+
+            if Trade.use_db:
+                bind = get_read_replica()  # None without a replica: Trade.session
         self.context: QueryContext = default_context(bind, timescale=timescale)
 
     @classmethod
