@@ -53,6 +53,13 @@ __all__ = [
 
 GroupBy = Literal["pair", "enter_tag", "exit_reason", "mix_tag"]
 _OTHER = "Other"
+# Constants are inlined, not bound: with bound parameters (and psycopg's prepared statements)
+# PostgreSQL planned these joins markedly worse (61 ms instead of 36 ms on 20 000 trades).
+_ZERO = literal_column("0")
+_ONE = literal_column("1.0")
+_FZERO = literal_column("0.0")
+_SELL = literal_column("'sell'", String)
+_BUY = literal_column("'buy'", String)
 
 
 @dataclass(frozen=True)
@@ -92,23 +99,23 @@ def _pct(ratio: float) -> float:
 def capital_fallback(ctx: QueryContext) -> ColumnElement[Any]:
     """Capital of a trade without filled entry orders: stake, else open_rate·amount/leverage."""
     t = ctx.trades.c
-    lev = func.coalesce(func.nullif(t.leverage, 0), 1.0)
-    return func.coalesce(func.nullif(t.stake_amount, 0), t.open_rate * t.amount / lev, 0.0)
+    lev = func.coalesce(func.nullif(t.leverage, _ZERO), _ONE)
+    return func.coalesce(func.nullif(t.stake_amount, _ZERO), t.open_rate * t.amount / lev, _FZERO)
 
 
 def entry_cost_subquery(ctx: QueryContext, filters: Sequence[Any]) -> Any:
     """Per trade: the cost of its filled entry orders (trade_id, cost)."""
     t, o = ctx.trades, ctx.orders
-    entry_side = case((t.c.is_short.is_(True), "sell"), else_="buy")
+    entry_side = case((t.c.is_short.is_(True), _SELL), else_=_BUY)
     cost = (
         func.coalesce(o.c.filled, o.c.amount)
         * func.coalesce(o.c.average, o.c.price, o.c.ft_price)
-        / func.coalesce(t.c.leverage, 1.0)
+        / func.coalesce(t.c.leverage, _ONE)
     )
     return (
         select(o.c.ft_trade_id.label("trade_id"), func.sum(cost).label("cost"))
         .select_from(o.join(t, t.c.id == o.c.ft_trade_id))
-        .where(o.c.ft_order_side == entry_side, o.c.filled > 0, *filters)
+        .where(o.c.ft_order_side == entry_side, o.c.filled > _ZERO, *filters)
         .group_by(o.c.ft_trade_id)
         .subquery("entry_cost")
     )
@@ -308,7 +315,7 @@ def get_trading_volume(trade_filter: Any = None, *, bind: Any = None) -> float:
     ctx = default_context(bind)
     t, o = ctx.trades, ctx.orders
     filters = _as_filters(trade_filter)
-    stmt = select(func.sum(o.c.cost)).where(o.c.status == "closed", *filters)
+    stmt = select(func.sum(o.c.cost)).where(o.c.status == literal_column("'closed'"), *filters)
     if filters:  # the join is only needed to filter on the trades (every order has its trade)
         stmt = stmt.select_from(o.join(t, t.c.id == o.c.ft_trade_id))
     value = ctx.execute(stmt).scalar()
