@@ -55,9 +55,9 @@ GroupBy = Literal["pair", "enter_tag", "exit_reason", "mix_tag"]
 _OTHER = "Other"
 # Constants are inlined, not bound: with bound parameters (and psycopg's prepared statements)
 # PostgreSQL planned these joins markedly worse (61 ms instead of 36 ms on 20 000 trades).
-_ZERO = literal_column("0")
-_ONE = literal_column("1.0")
-_FZERO = literal_column("0.0")
+_ZERO: ColumnElement[Any] = literal_column("0")
+_ONE: ColumnElement[Any] = literal_column("1.0")
+_FZERO: ColumnElement[Any] = literal_column("0.0")
 _SELL = literal_column("'sell'", String)
 _BUY = literal_column("'buy'", String)
 
