@@ -20,6 +20,7 @@ from tradeledger.domain.order import LocalOrder
 from tradeledger.domain.trade import LocalTrade, ProfitStruct
 from tradeledger.exceptions import (
     BacktestingModeError,
+    CommitOutcomeUnknownError,
     ConfigurationError,
     DatabaseUnavailableError,
     DependencyException,
@@ -51,6 +52,7 @@ from tradeledger.usedb import FtNoDBContext, disable_database_use, enable_databa
 
 __all__ = [
     "BacktestingModeError",
+    "CommitOutcomeUnknownError",
     "ConfigurationError",
     "CustomDataWrapper",
     "DatabaseUnavailableError",
