@@ -53,6 +53,7 @@ __all__ = [
     "close_db",
     "get_engine",
     "get_read_engine",
+    "get_read_replica",
     "get_request_or_thread_id",
     "init_db",
     "mask_url",
@@ -462,6 +463,11 @@ def get_engine() -> Engine:
 def get_read_engine() -> Engine:
     """Return the read replica engine if one was configured, else the main engine."""
     return _read_engine if _read_engine is not None else get_engine()
+
+
+def get_read_replica() -> Engine | None:
+    """Return the read replica engine (``init_db(read_url=...)``), or ``None`` without one."""
+    return _read_engine
 
 
 def close_db() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -121,7 +122,13 @@ def open_db(db_url: str, *, write: bool = False) -> Any:
         raise FileNotFoundError(
             f"database file not found: {path} (create it with `tradeledger init --db ...`)"
         )
-    return init_db(db_url, migrate="auto" if write else "check")
+    # TRADELEDGER_SCHEMA: the bot schema (PostgreSQL, many bots in one database);
+    # TRADELEDGER_READ_URL: read-only commands read the replica instead of --db
+    schema = os.environ.get("TRADELEDGER_SCHEMA") or None
+    read_url = os.environ.get("TRADELEDGER_READ_URL") or None
+    if not write and read_url is not None:
+        return init_db(read_url, migrate="check", schema=schema, journal=False)
+    return init_db(db_url, migrate="auto" if write else "check", schema=schema)
 
 
 def plain_engine(db_url: str) -> Any:
