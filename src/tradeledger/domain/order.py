@@ -26,7 +26,7 @@ import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Self, TypeGuard
 
 from tradeledger.domain.enums import DATETIME_PRINT_FORMAT, NON_OPEN_EXCHANGE_STATES
@@ -80,8 +80,6 @@ ORDER_FIELDS: tuple[str, ...] = (
     "ft_fee_base",
     "ft_order_tag",
 )
-_FIELD_SET = frozenset(ORDER_FIELDS)
-_DATETIME_FIELDS = ("order_date", "order_filled_date", "order_update_date")
 
 #: CCXT statuses accepted in an order dictionary (``None`` = unknown, keep the stored one).
 KNOWN_ORDER_STATUSES: frozenset[str] = frozenset(("open", *NON_OPEN_EXCHANGE_STATES))
@@ -283,6 +281,15 @@ def fee_from_ccxt(order: Mapping[str, Any]) -> tuple[float, str | None, float | 
     )
 
 
+def _utc_or_keep(value: Any) -> Any:
+    """An aware UTC datetime for a datetime (naive = UTC); any other value unchanged."""
+    if value is None or (type(value) is datetime and value.tzinfo is UTC):
+        return value
+    if isinstance(value, datetime):
+        return to_aware_utc(value)
+    return value
+
+
 def _fmt_date(value: datetime | None) -> str | None:
     return None if value is None else to_aware_utc(value).strftime(DATETIME_PRINT_FORMAT)
 
@@ -327,24 +334,72 @@ class LocalOrder:
     _trade_bt: Any = None
     _trade_live: Any = None
 
-    def __init__(self, **kwargs: Any) -> None:
-        """Create an order from column values.
+    def __init__(
+        self,
+        *,
+        id: int | None = None,
+        ft_trade_id: int | None = None,
+        ft_order_side: str = "",
+        ft_pair: str = "",
+        ft_is_open: bool = True,
+        ft_amount: float | None = None,
+        ft_price: float | None = None,
+        ft_cancel_reason: str | None = None,
+        order_id: str = "",
+        status: str | None = None,
+        symbol: str | None = None,
+        order_type: str | None = None,
+        side: str | None = None,
+        price: float | None = None,
+        average: float | None = None,
+        amount: float | None = None,
+        filled: float | None = None,
+        remaining: float | None = None,
+        cost: float | None = None,
+        stop_price: float | None = None,
+        order_date: datetime | None = None,
+        order_filled_date: datetime | None = None,
+        order_update_date: datetime | None = None,
+        funding_fee: float | None = None,
+        ft_fee_base: float | None = None,
+        ft_order_tag: str | None = None,
+        **unknown: Any,
+    ) -> None:
+        """Create an order from column values (keywords only; omitted columns get defaults).
 
         Raises:
             TypeError: a keyword is not a column of ``orders``.
         """
-        unknown = [key for key in kwargs if key not in _FIELD_SET]
         if unknown:
-            raise TypeError(
-                f"{type(self).__name__}() got an unexpected keyword argument {unknown[0]!r}"
-            )
-        for name in ORDER_FIELDS:
-            setattr(self, name, getattr(type(self), name, None))
-        self.ft_is_open = True
-        for key, value in kwargs.items():
-            if key in _DATETIME_FIELDS and isinstance(value, datetime):
-                value = to_aware_utc(value)
-            setattr(self, key, value)
+            name = next(iter(unknown))
+            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {name!r}")
+        # Explicit stores (no setattr loop): this constructor runs twice per backtest trade.
+        self.id = id
+        self.ft_trade_id = ft_trade_id
+        self.ft_order_side = ft_order_side
+        self.ft_pair = ft_pair
+        self.ft_is_open = ft_is_open
+        self.ft_amount = ft_amount
+        self.ft_price = ft_price
+        self.ft_cancel_reason = ft_cancel_reason
+        self.order_id = order_id
+        self.status = status
+        self.symbol = symbol
+        self.order_type = order_type
+        self.side = side
+        self.price = price
+        self.average = average
+        self.amount = amount
+        self.filled = filled
+        self.remaining = remaining
+        self.cost = cost
+        self.stop_price = stop_price
+        self.order_date = _utc_or_keep(order_date)
+        self.order_filled_date = _utc_or_keep(order_filled_date)
+        self.order_update_date = _utc_or_keep(order_update_date)
+        self.funding_fee = funding_fee
+        self.ft_fee_base = ft_fee_base
+        self.ft_order_tag = ft_order_tag
         self._trade_bt = None
         self._trade_live = None
 

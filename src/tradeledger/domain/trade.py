@@ -75,7 +75,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Self, cast, overload
 
 from tradeledger.domain.enums import (
     CANCELED_EXCHANGE_STATES,
@@ -205,28 +205,29 @@ class TradeStore:
     """An insertion-ordered, list-like set of trades with O(1) append and remove.
 
     Supports ``len``, iteration, ``in``, indexing and ``==`` with a list, like the lists
-    freqtrade keeps; ``remove`` raises ``ValueError`` for a trade not in the store.
+    freqtrade keeps; ``remove`` raises ``ValueError`` for a trade not in the store. Trades are
+    keyed by identity (``LocalTrade`` does not define ``__eq__``/``__hash__``).
     """
 
     __slots__ = ("_items",)
 
     def __init__(self, trades: Iterable[LocalTrade] = ()) -> None:
-        self._items: dict[int, LocalTrade] = {id(t): t for t in trades}
+        self._items: dict[LocalTrade, None] = dict.fromkeys(trades)
 
     def append(self, trade: LocalTrade) -> None:
         """Add ``trade`` (at the end; a trade already present keeps its position)."""
-        self._items[id(trade)] = trade
+        self._items[trade] = None
 
     def remove(self, trade: LocalTrade) -> None:
         """Remove ``trade``; ``ValueError`` if it is not in the store."""
         try:
-            del self._items[id(trade)]
+            del self._items[trade]
         except KeyError:
             raise ValueError(f"{trade!r} is not in this trade store") from None
 
     def discard(self, trade: LocalTrade) -> None:
         """Remove ``trade`` if present."""
-        self._items.pop(id(trade), None)
+        self._items.pop(trade, None)
 
     def clear(self) -> None:
         """Remove every trade."""
@@ -239,10 +240,13 @@ class TradeStore:
         return bool(self._items)
 
     def __iter__(self) -> Iterator[LocalTrade]:
-        return iter(list(self._items.values()))
+        return iter(list(self._items))
 
     def __contains__(self, trade: object) -> bool:
-        return id(trade) in self._items and self._items[id(trade)] is trade
+        try:
+            return trade in self._items
+        except TypeError:  # unhashable: certainly not a trade of this store
+            return False
 
     @overload
     def __getitem__(self, index: int) -> LocalTrade: ...
@@ -252,51 +256,76 @@ class TradeStore:
 
     def __getitem__(self, index: int | slice) -> LocalTrade | list[LocalTrade]:
         if isinstance(index, int) and index == -1 and self._items:
-            return next(reversed(self._items.values()))
-        return list(self._items.values())[index]
+            return next(reversed(self._items))
+        return list(self._items)[index]
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, TradeStore):
-            return list(self._items.values()) == list(other._items.values())
+            return list(self._items) == list(other._items)
         if isinstance(other, list | tuple):
-            return list(self._items.values()) == list(other)
+            return list(self._items) == list(other)
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
 
     def __add__(self, other: Iterable[LocalTrade]) -> list[LocalTrade]:
-        return [*self._items.values(), *other]
+        return [*self._items, *other]
 
     def __repr__(self) -> str:
-        return f"TradeStore({list(self._items.values())!r})"
+        return f"TradeStore({list(self._items)!r})"
 
 
 class _ClosedDateIndex:
-    """Closed trades sorted by close date (for ``close_date > x`` queries)."""
+    """Closed trades sorted by close date (for ``close_date > x`` queries).
 
-    __slots__ = ("_keys", "_seq", "_trades")
+    Trades are added in closing order. While every close date is >= the previous one (the
+    backtesting case) the trades are simply appended and list order is closing order; the
+    first out-of-order date switches on explicit closing sequence numbers.
+    """
+
+    __slots__ = ("_count", "_dates", "_seqs", "_trades")
 
     def __init__(self) -> None:
-        self._keys: list[tuple[datetime, int]] = []
+        self._dates: list[datetime] = []
         self._trades: list[LocalTrade] = []
-        self._seq = 0
+        self._seqs: list[int] | None = None  # None: list order is closing order
+        self._count = 0
 
     def add(self, trade: LocalTrade) -> None:
-        if trade.close_date is None:
+        close_date = trade.close_date
+        if close_date is None:
             return
-        self._seq += 1
-        key = (to_aware_utc(trade.close_date), self._seq)
-        pos = bisect.bisect_right(self._keys, key)
-        self._keys.insert(pos, key)
+        when = close_date if close_date.tzinfo is UTC else to_aware_utc(close_date)
+        dates = self._dates
+        seq = self._count
+        self._count = seq + 1
+        if not dates or when >= dates[-1]:
+            dates.append(when)
+            self._trades.append(trade)
+            if self._seqs is not None:
+                self._seqs.append(seq)
+            return
+        if self._seqs is None:
+            self._seqs = list(range(len(dates)))
+        pos = bisect.bisect_right(dates, when)  # after equal dates: closing order among ties
+        dates.insert(pos, when)
         self._trades.insert(pos, trade)
+        self._seqs.insert(pos, seq)
 
     def after(self, when: datetime) -> list[LocalTrade]:
-        pos = bisect.bisect_right(self._keys, (to_aware_utc(when), 1 << 62))
-        return self._trades[pos:]
+        """Trades closed strictly after ``when``, in closing order."""
+        pos = bisect.bisect_right(self._dates, to_aware_utc(when))
+        trades = self._trades[pos:]
+        if self._seqs is None or len(trades) < 2:
+            return trades
+        pairs = sorted(zip(self._seqs[pos:], trades, strict=True), key=lambda st: st[0])
+        return [t for _, t in pairs]
 
     def clear(self) -> None:
-        self._keys.clear()
+        self._dates.clear()
         self._trades.clear()
+        self._seqs = None
+        self._count = 0
 
 
 class LocalTrade:
@@ -316,7 +345,6 @@ class LocalTrade:
     _bt_closed_by_date_pp: ClassVar[defaultdict[str, _ClosedDateIndex]] = defaultdict(
         _ClosedDateIndex
     )
-    _bt_closed_seq: ClassVar[dict[int, int]] = {}
 
     # ---- fields (backtesting defaults) ----------------------------------------------------
     id: int = 0
@@ -371,6 +399,17 @@ class LocalTrade:
     funding_fee_running: float | None = None
     realized_profit: float | None = 0
     record_version: int = 2
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        """``LocalTrade(...)`` builds a compact (``__slots__``) instance; subclasses are unchanged.
+
+        The instance is a :class:`_PlainLocalTrade`, an internal subclass that stores the fields
+        in slots instead of a per-instance dict (a backtest keeps every closed trade), while the
+        class-level defaults of ``LocalTrade`` stay what freqtrade's API shows.
+        """
+        if cls is LocalTrade:
+            return cast(Self, object.__new__(_PlainLocalTrade))
+        return object.__new__(cls)
 
     def __init__(self, **kwargs: Any) -> None:
         """Create a trade from keyword arguments (the ``trades`` columns and ``orders``).
@@ -1315,11 +1354,9 @@ class LocalTrade:
         LocalTrade._bt_closed_pp = defaultdict(TradeStore)
         LocalTrade._bt_closed_by_date = _ClosedDateIndex()
         LocalTrade._bt_closed_by_date_pp = defaultdict(_ClosedDateIndex)
-        LocalTrade._bt_closed_seq = {}
 
     @staticmethod
     def _bt_add_closed(trade: LocalTrade) -> None:
-        LocalTrade._bt_closed_seq[id(trade)] = len(LocalTrade._bt_closed_seq)
         LocalTrade.bt_trades.append(trade)
         LocalTrade._bt_closed_pp[trade.pair].append(trade)
         LocalTrade._bt_closed_by_date.add(trade)
@@ -1381,10 +1418,8 @@ class LocalTrade:
                     if pair is not None
                     else LocalTrade._bt_closed_by_date
                 )
+                # in closing order (O(k log k) only after out-of-order close dates)
                 closed = index.after(close_date) if index is not None else []
-                if len(closed) > 1:  # back to closing order (O(k log k), k = matches)
-                    seq = LocalTrade._bt_closed_seq
-                    closed = sorted(closed, key=lambda t: seq.get(id(t), 0))
             elif pair is not None:
                 store = LocalTrade._bt_closed_pp.get(pair)
                 closed = list(store) if store is not None else []
@@ -1443,3 +1478,163 @@ class LocalTrade:
                 trade.stop_loss = 0.0
                 trade.initial_stop_loss_pct = None
                 trade.adjust_stop_loss(trade.open_rate, desired_stoploss)
+
+
+_UNSET: Any = object()
+#: Storage names of the fields (``exit_reason``/``enter_tag`` are properties over these).
+_SLOTS: tuple[str, ...] = tuple(
+    {"exit_reason": "_exit_reason", "enter_tag": "_enter_tag"}.get(name, name)
+    for name in (*TRADE_FIELDS, "orders")
+)
+_SLOT_SET = frozenset(_SLOTS)
+
+
+class _PlainLocalTrade(LocalTrade):
+    """What ``LocalTrade(...)`` builds: the same class behaviour, fields kept in slots.
+
+    Only :meth:`LocalTrade.__new__` creates it. A slot that was never set (``open_date``
+    when not given, or a deleted field) reads the ``LocalTrade`` class default, as a
+    dict-based instance would. Other attributes still go to the inherited ``__dict__``.
+    """
+
+    __slots__ = _SLOTS
+
+    def __init__(  # one keyword per column, explicit stores for speed
+        self,
+        *,
+        id: int = 0,
+        exchange: str = "",
+        pair: str = "",
+        base_currency: str | None = "",
+        stake_currency: str | None = "",
+        is_open: bool = True,
+        fee_open: float = 0.0,
+        fee_open_cost: float | None = None,
+        fee_open_currency: str | None = "",
+        fee_close: float | None = 0.0,
+        fee_close_cost: float | None = None,
+        fee_close_currency: str | None = "",
+        open_rate: float = 0.0,
+        open_rate_requested: float | None = None,
+        open_trade_value: float | None = 0.0,
+        close_rate: float | None = None,
+        close_rate_requested: float | None = None,
+        realized_profit: float | None = 0,
+        close_profit: float | None = None,
+        close_profit_abs: float | None = None,
+        stake_amount: float = 0.0,
+        max_stake_amount: float | None = 0.0,
+        amount: float = 0.0,
+        amount_requested: float | None = None,
+        open_date: datetime = _UNSET,
+        close_date: datetime | None = None,
+        stop_loss: float | None = 0.0,
+        stop_loss_pct: float | None = 0.0,
+        initial_stop_loss: float | None = 0.0,
+        initial_stop_loss_pct: float | None = None,
+        is_stop_loss_trailing: bool = False,
+        max_rate: float | None = None,
+        min_rate: float | None = None,
+        exit_reason: str | None = "",
+        exit_order_status: str | None = "",
+        strategy: str | None = "",
+        enter_tag: str | None = None,
+        timeframe: int | None = None,
+        trading_mode: TradingMode | str | None = TradingMode.SPOT,
+        amount_precision: float | None = None,
+        price_precision: float | None = None,
+        precision_mode: int | None = None,
+        precision_mode_price: int | None = None,
+        contract_size: float | None = None,
+        leverage: float | None = 1.0,
+        is_short: bool = False,
+        liquidation_price: float | None = None,
+        interest_rate: float = 0.0,
+        funding_fees: float | None = None,
+        funding_fee_running: float | None = None,
+        record_version: int = 2,
+        orders: Iterable[LocalOrder] | None = None,
+        **extra: Any,
+    ) -> None:
+        # Same contract as LocalTrade.__init__ (kept in step with it), without a setattr loop.
+        if extra:
+            extra.pop(_FROM_JSON_KW, None)
+            for key in extra:
+                raise TypeError(f"{key!r} is an invalid keyword argument for LocalTrade")
+        self.id = id
+        self.exchange = exchange
+        self.pair = pair
+        self.base_currency = base_currency
+        self.stake_currency = stake_currency
+        self.is_open = is_open
+        self.fee_open = fee_open
+        self.fee_open_cost = fee_open_cost
+        self.fee_open_currency = fee_open_currency
+        self.fee_close = fee_close
+        self.fee_close_cost = fee_close_cost
+        self.fee_close_currency = fee_close_currency
+        self.open_rate = open_rate
+        self.open_rate_requested = open_rate_requested
+        self.open_trade_value = open_trade_value
+        self.close_rate = close_rate
+        self.close_rate_requested = close_rate_requested
+        self.realized_profit = realized_profit
+        self.close_profit = close_profit
+        self.close_profit_abs = close_profit_abs
+        self.stake_amount = stake_amount
+        self.max_stake_amount = max_stake_amount
+        self.amount = amount
+        self.amount_requested = amount_requested
+        if open_date is not _UNSET:
+            self.open_date = _utc_or_keep(open_date)
+        self.close_date = _utc_or_keep(close_date)
+        self.stop_loss = stop_loss
+        self.stop_loss_pct = stop_loss_pct
+        self.initial_stop_loss = initial_stop_loss
+        self.initial_stop_loss_pct = initial_stop_loss_pct
+        self.is_stop_loss_trailing = is_stop_loss_trailing
+        self.max_rate = max_rate
+        self.min_rate = min_rate
+        self._exit_reason = _cut(exit_reason)
+        self.exit_order_status = exit_order_status
+        self.strategy = strategy
+        self._enter_tag = _cut(enter_tag)
+        self.timeframe = timeframe
+        self.trading_mode = (
+            TradingMode(trading_mode) if isinstance(trading_mode, str) else trading_mode
+        )
+        self.amount_precision = amount_precision
+        self.price_precision = price_precision
+        self.precision_mode = precision_mode
+        self.precision_mode_price = precision_mode_price
+        self.contract_size = contract_size
+        self.leverage = leverage
+        self.is_short = is_short
+        self.liquidation_price = liquidation_price
+        self.interest_rate = interest_rate
+        self.funding_fees = funding_fees
+        self.funding_fee_running = funding_fee_running
+        self.record_version = record_version
+        self.orders = []
+        if orders:
+            for order in orders:
+                order._trade_bt = self
+                self.orders.append(order)
+        self.recalc_open_trade_value()
+        if self.trading_mode == TradingMode.MARGIN and self.interest_rate is None:
+            raise MarginConfigError("margin trading requires param interest_rate on trades")
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for a slot that is unset (or a name that does not exist at all).
+        if name in _SLOT_SET and name in LocalTrade.__dict__:
+            return LocalTrade.__dict__[name]
+        raise AttributeError(f"'LocalTrade' object has no attribute {name!r}")
+
+
+def _utc_or_keep(value: Any) -> Any:
+    """An aware UTC datetime for a datetime (naive = UTC); any other value unchanged."""
+    if value is None or (type(value) is datetime and value.tzinfo is UTC):
+        return value
+    if isinstance(value, datetime):
+        return to_aware_utc(value)
+    return value
