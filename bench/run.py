@@ -467,6 +467,8 @@ RESULTS_BY_ID: dict[str, dict[str, dict[str, Any]]] = {}
 def _fmt(v: Any) -> str:
     if v is None:
         return "–"
+    if isinstance(v, bool):
+        return str(v).lower()
     if isinstance(v, float):
         if abs(v) >= 1000:
             return f"{v:,.0f}"
