@@ -60,6 +60,8 @@ def test_sqlite_backup_while_a_writer_keeps_writing(tmp_path: Path) -> None:
         assert counts == res.row_counts  # the verified copy is one consistent snapshot
     assert [r.row_counts["pairlocks"] for r in results] == \
         sorted(r.row_counts["pairlocks"] for r in results)
+    # as private as the database itself (created 0600 by tradeledger)
+    assert {oct(r.path.stat().st_mode & 0o777) for r in results} == {"0o600"}
     close_db()
 
 

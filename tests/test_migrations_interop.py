@@ -5,7 +5,7 @@ and reads a database with freqtrade's own ``init_db`` and models; the trades (``
 orders, custom data, pair locks and the total closed profit must equal what tradeledger
 reads, and tradeledger must still find its schema at the head afterwards (freqtrade changed
 nothing). If the virtualenv cannot be created the tests are skipped with the reason — or
-fail, when ``TRADELEDGER_INTEROP=required``.
+fail, under ``CI=true`` or ``TRADELEDGER_INTEROP=required``.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ def _venv_problem() -> str | None:
 def require_freqtrade() -> None:
     problem = _venv_problem()
     if problem is not None:
-        if os.environ.get("TRADELEDGER_INTEROP") == "required":
+        required = os.environ.get("TRADELEDGER_INTEROP",
+                                  "required" if os.environ.get("CI") else "")
+        if required == "required":
             pytest.fail(problem)
         pytest.skip(problem)
 

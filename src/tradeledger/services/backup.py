@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -114,6 +115,12 @@ def sqlite_online_backup(source: Path | sqlite3.Connection, dest: Path) -> Backu
     dest = Path(dest)
     tmp = dest.with_name(dest.name + ".partial")
     tmp.unlink(missing_ok=True)
+    # the copy is as private as the database (tradeledger creates files 0600), never wider
+    mode = 0o600
+    if not isinstance(source, sqlite3.Connection):
+        with contextlib.suppress(OSError):
+            mode = os.stat(source).st_mode & 0o777
+    os.close(os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_EXCL, mode))
     own = not isinstance(source, sqlite3.Connection)
     src = (sqlite3.connect(f"file:{source}?mode=ro", uri=True, isolation_level=None,
                            timeout=30)
@@ -180,6 +187,7 @@ def _logical_copy_to_sqlite(engine: Engine, dest: Path) -> BackupResult:
                         dst.execute(dst_md.tables[table.name].insert(), rows)
         target_engine.dispose()
         verify_sqlite_file(tmp, counts)
+        os.chmod(tmp, 0o600)
         os.replace(tmp, dest)
     except BaseException:
         target_engine.dispose()
@@ -228,6 +236,7 @@ def _dump(engine: Engine, dest: Path) -> BackupResult | None:
         if url.password:
             env["MYSQL_PWD"] = str(url.password)
         method = Path(tool).name
+    os.close(os.open(dest, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))  # private file
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         dest.unlink(missing_ok=True)
