@@ -82,15 +82,22 @@ def test_demo_on_postgresql(tmp_path: Path) -> None:
         assert "SIGKILL" in proc.stdout and "reconciling again: clean" in proc.stdout
         assert "Performance by pair" in proc.stdout
         # a second session appended to the same database
-        again = tl("demo", "--steps", "60", "--no-plot", "--no-progress", "--append", db=url,
-                   timeout=300)
+        again = tl("demo", "--steps", "80", "--seed", "5", "--no-plot", "--no-progress",
+                   "--append", db=url, timeout=300)
         assert again.returncode == 0 and "appending" in again.stdout, again.stderr[-2000:]
         engine = sa.create_engine(url)
         try:
             assert check_database(engine).ok
             with engine.connect() as conn:
-                strategies = set(conn.scalars(sa.text("SELECT DISTINCT strategy FROM trades")))
-            assert len(strategies) == 2  # each session under its own name
+                rows = conn.execute(sa.text(
+                    "SELECT t.strategy, o.order_id FROM orders o "
+                    "JOIN trades t ON t.id = o.ft_trade_id")).all()
+            # the appended session trades under its own name and order-id prefix
+            assert rows and all(r.strategy == "DemoMomentum" or
+                                r.strategy.startswith("DemoMomentum-a") for r in rows)
+            for r in rows:
+                appended = r.strategy != "DemoMomentum"
+                assert r.order_id.startswith("a") == appended, r
         finally:
             engine.dispose()
     finally:
