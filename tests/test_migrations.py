@@ -565,3 +565,17 @@ def test_postgresql_ddl_waits_only_briefly_for_a_running_bot() -> None:
     finally:
         close_db()
         drop()
+
+
+@pytest.mark.parametrize("url_kind", ["memory", "file"])
+def test_sqlite_foreign_key_setting_is_restored(url_kind: str, tmp_path: Path) -> None:
+    """The migration turns foreign keys off for its rebuilds and puts the setting back as
+    the engine had it (on for files, as init_db configures them; untouched for sqlite://)."""
+    url = "sqlite://" if url_kind == "memory" else f"sqlite:///{tmp_path / 'fk.sqlite'}"
+    engine = create_db_engine(url)
+    with engine.connect() as conn:
+        before = conn.exec_driver_sql("PRAGMA foreign_keys").scalar()
+    runner.prepare_database(engine)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == before
+    engine.dispose()

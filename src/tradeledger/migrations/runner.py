@@ -287,9 +287,10 @@ def _migration_connection(engine: Engine, lock_timeout: float,
                     f"(waited {lock_timeout:.0f} s)") from exc
         conn = stack.enter_context(engine.connect())
         if dialect == "sqlite":
+            fk_was_on = bool(conn.exec_driver_sql("PRAGMA foreign_keys").scalar())
             conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
             conn.commit()
-            stack.callback(_sqlite_fk_on, conn)
+            stack.callback(_sqlite_fk_restore, conn, fk_was_on)
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         elif dialect == "postgresql":
             conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(lock_timeout * 1000)}ms'")
@@ -307,11 +308,11 @@ def _migration_connection(engine: Engine, lock_timeout: float,
         yield conn
 
 
-def _sqlite_fk_on(conn: Connection) -> None:
+def _sqlite_fk_restore(conn: Connection, on: bool) -> None:
     with contextlib.suppress(Exception):
         if conn.in_transaction():
             conn.rollback()
-        conn.exec_driver_sql("PRAGMA foreign_keys = ON")
+        conn.exec_driver_sql(f"PRAGMA foreign_keys = {'ON' if on else 'OFF'}")
         conn.commit()
 
 
