@@ -22,6 +22,7 @@ keeps catching them::
     │   ├── DatabaseUnavailableError                the server cannot be reached
     │   ├── ModeMismatchError                       dry_run database opened as live, ...
     │   ├── InstanceLockedError                     another live instance holds the guard
+    │   ├── TimescaleUnavailableError               no TimescaleDB on the server (unchanged)
     │   └── CommitOutcomeUnknownError               the connection failed during COMMIT
     ├── DependencyException                       (freqtrade: DependencyException)
     │   └── OrderMismatchError                      CCXT update for another order id
@@ -61,6 +62,7 @@ __all__ = [
     "SchemaError",
     "SchemaTooNewError",
     "SchemaTooOldError",
+    "TimescaleUnavailableError",
     "TradeLedgerError",
     "UnknownIntentError",
     "UnsupportedExchangeError",
@@ -192,3 +194,7 @@ class UnknownIntentError(TradeLedgerError, LookupError):
 
 class OptionalDependencyError(TradeLedgerError, ImportError):
     """An optional package needed by this call (e.g. pandas) is not installed."""
+
+
+class TimescaleUnavailableError(OperationalException):
+    """TimescaleDB is not available on this database server (nothing was changed)."""

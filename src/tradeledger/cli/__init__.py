@@ -13,6 +13,7 @@ from tradeledger.cli import journal as _journal  # noqa: F401
 from tradeledger.cli import locks as _locks  # noqa: F401
 from tradeledger.cli import recover as _recover  # noqa: F401
 from tradeledger.cli import stats as _stats  # noqa: F401
+from tradeledger.cli import timescale as _timescale  # noqa: F401
 from tradeledger.cli import trades as _trades  # noqa: F401
 from tradeledger.cli.app import app
 
