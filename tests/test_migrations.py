@@ -579,3 +579,35 @@ def test_sqlite_foreign_key_setting_is_restored(url_kind: str, tmp_path: Path) -
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == before
     engine.dispose()
+
+
+@pytest.mark.parametrize("server", ["postgresql", "mariadb"])
+def test_ids_of_deleted_rows_are_never_reused(server: str) -> None:
+    """The old sequence (PostgreSQL) / AUTO_INCREMENT (MariaDB) ran ahead of the highest id
+    (rows were deleted): after adoption new ids continue after it, not after max(id)."""
+    from tests.conftest import create_server_database, require_backend
+
+    require_backend(server)
+    url, drop = create_server_database(server)
+    try:
+        _build(url, _legacy_2021, _fill_legacy_2021)
+        eng = sa.create_engine(url)
+        with eng.begin() as conn:
+            if server == "postgresql":
+                conn.execute(sa.text(
+                    "SELECT setval(pg_get_serial_sequence('trades', 'id'), 100, true)"))
+            else:
+                conn.execute(sa.text("ALTER TABLE trades AUTO_INCREMENT = 101"))
+        eng.dispose()
+        init_db(url)
+        assert runner.last_result is not None and runner.last_result.action == "adopted"
+        from tradeledger.models import Trade
+
+        t = Trade(pair="A/B", exchange="binance", open_rate=1.0, amount=1.0, stake_amount=1.0,
+                  fee_open=0.0, fee_close=0.0, is_open=True)
+        Trade.session.add(t)
+        Trade.session.commit()
+        assert t.id == 101  # the old counter's next value (max(id) is 3)
+    finally:
+        close_db()
+        drop()
