@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -452,7 +453,13 @@ def _migrate(engine: Engine, script: ScriptDirectory, mode: str | None, bot_id: 
             result = PrepareResult("none", from_revisions=state.heads)
             path = _sqlite_path(engine)
             if path is not None and not state.is_fresh and not state.up_to_date:
-                result.backup_path = _sqlite_backup(path, state)
+                try:
+                    result.backup_path = _sqlite_backup(path, state)
+                except (OSError, TradeLedgerError, sqlite3.Error) as exc:
+                    raise MigrationError(
+                        f"could not back up {path} before migrating it ({exc}); nothing was "
+                        "changed. Free space / permissions next to the file, then retry."
+                    ) from exc
             before = _fk_violations(conn) if dialect == "sqlite" else set()
             if before:
                 logger.warning("the database already holds %d rows breaking foreign keys "
