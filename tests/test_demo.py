@@ -27,12 +27,19 @@ from tradeledger.services.analytics import AnalyticsService
 from tradeledger.services.integrity import check_database
 from tradeledger.services.reconcile import reconcile
 
-STEPS = 200
+STEPS = 160
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoResult, str, Path]:
-    tmp = tmp_path_factory.mktemp("demo")
+def test_demo_session(tmp_path: Path) -> None:
+    """One seeded session (the run is the expensive part; one test, so xdist runs it once)."""
+    run = _run_demo(tmp_path)
+    _check_killed_and_recovered(run)
+    _check_no_duplicate_or_lost_orders(run)
+    _check_session_content(run)
+    _check_analytics_consistent_with_trades(run)
+
+
+def _run_demo(tmp: Path) -> tuple[DemoResult, str, Path]:
     url = f"sqlite:///{tmp / 'demo.sqlite'}"
     out = Console(file=open(tmp / "out.txt", "w"), width=120)
     result = run_demo(DemoConfig(db_url=url, seed=7, steps=STEPS, progress=False,
@@ -42,7 +49,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoResult, str,
     return result, url, tmp
 
 
-def test_killed_and_recovered(demo_run: tuple[DemoResult, str, Path]) -> None:
+def _check_killed_and_recovered(demo_run: tuple[DemoResult, str, Path]) -> None:
     result, url, tmp = demo_run
     assert result.killed and result.crash_client_order_id
     assert result.killed_at_step is not None and result.killed_at_step >= STEPS // 2
@@ -67,7 +74,7 @@ def test_killed_and_recovered(demo_run: tuple[DemoResult, str, Path]) -> None:
         close_db()
 
 
-def test_no_duplicate_or_lost_orders(demo_run: tuple[DemoResult, str, Path]) -> None:
+def _check_no_duplicate_or_lost_orders(demo_run: tuple[DemoResult, str, Path]) -> None:
     result, url, _ = demo_run
     ex = SimExchange.load(result.exchange_file)
     init_db(url)
@@ -92,7 +99,7 @@ def test_no_duplicate_or_lost_orders(demo_run: tuple[DemoResult, str, Path]) -> 
         close_db()
 
 
-def test_session_content(demo_run: tuple[DemoResult, str, Path]) -> None:
+def _check_session_content(demo_run: tuple[DemoResult, str, Path]) -> None:
     """The session shows what the demo promises: shorts, leverage, DCA, partial exits ..."""
     result, url, _ = demo_run
     engine = init_db(url)
@@ -121,7 +128,7 @@ def test_session_content(demo_run: tuple[DemoResult, str, Path]) -> None:
         close_db()
 
 
-def test_analytics_consistent_with_trades(demo_run: tuple[DemoResult, str, Path]) -> None:
+def _check_analytics_consistent_with_trades(demo_run: tuple[DemoResult, str, Path]) -> None:
     result, url, _ = demo_run
     init_db(url)
     try:
@@ -163,8 +170,8 @@ def _bot_trades(seed: int, steps: int) -> list[tuple[Any, ...]]:
 
 
 def test_deterministic_for_a_seed(tmp_path: Path) -> None:
-    first = _bot_trades(3, 100)
-    assert first and first == _bot_trades(3, 100)
+    first = _bot_trades(3, 70)
+    assert first and first == _bot_trades(3, 70)
     other = SimExchange(tmp_path / "x.json", seed=4, steps=100)
     mine = SimExchange(tmp_path / "y.json", seed=3, steps=100)
     assert [other.price("BTC/USDT", i) for i in range(100)] != [
