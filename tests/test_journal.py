@@ -286,3 +286,22 @@ def test_cli_history_list_verify(db: str) -> None:
     res = runner.invoke(app, ["journal", "verify", "--db", db, "--json"])
     assert res.exit_code == 10
     assert json.loads(res.output)["differences"][0]["field"] == "cost"
+
+
+def test_demo_session_with_crash_and_reconcile_rebuilds_from_journal(tmp_path: Path) -> None:
+    """T25 on a whole simulated session: the bot process is SIGKILLed midway, recovered and
+    reconciled; every trade and order rebuilt from the journal equals its row."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
+    exe = Path(sys.executable).with_name("tradeledger")
+    res = subprocess.run([str(exe), "demo", "--db", url, "--steps", "100", "--seed", "3"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr[-2000:]
+    init_db(url)
+    report = J.verify()
+    assert report.ok, [str(d) for d in report.differences][:10]
+    assert report.checked["trade"] > 0 and report.checked["order"] > 0
+    actors = {r.actor for r in J.entries()}
+    assert {"bot", "reconcile"} <= actors
