@@ -201,3 +201,52 @@ def test_check_command_lists_findings_and_exits_10(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["check", "--db", f"sqlite:///{ok}", "--json"])
     assert result.exit_code == 0, result.output
     assert '"ok": true' in result.output
+
+
+def test_defects_found_on_postgresql(tmp_path: Path) -> None:
+    """The same invariants through SQL on a server database (no PRAGMA checks there)."""
+    from tests.conftest import make_backend_url
+
+    url, drop = make_backend_url("postgresql", tmp_path)
+    try:
+        _build(url)
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE orders DROP CONSTRAINT IF EXISTS "
+                                 "orders_ft_trade_id_fkey")
+            for name in conn.exec_driver_sql(
+                    "SELECT conname FROM pg_constraint WHERE conrelid = 'orders'::regclass "
+                    "AND contype IN ('f', 'u')").scalars().all():
+                conn.exec_driver_sql(f'ALTER TABLE orders DROP CONSTRAINT "{name}"')
+            conn.exec_driver_sql("ALTER TABLE orders ALTER COLUMN ft_price DROP NOT NULL")
+            conn.exec_driver_sql(
+                "INSERT INTO orders (id, ft_trade_id, ft_order_side, ft_pair, ft_is_open, "
+                "ft_amount, ft_price, order_id, status, filled) VALUES "
+                "(50, 999, 'buy', 'LTC/USDT', false, 1.0, 10.0, 'lost1', 'closed', 1.0)")
+            conn.exec_driver_sql(
+                "INSERT INTO orders (id, ft_trade_id, ft_order_side, ft_pair, ft_is_open, "
+                "ft_amount, ft_price, order_id, status, filled) VALUES "
+                "(51, 2, 'buy', 'ETH/USDT', false, 0.5, 100.0, 'e2', 'closed', 0.5)")
+            conn.exec_driver_sql("UPDATE orders SET ft_price = NULL WHERE order_id = 'x3'")
+            conn.exec_driver_sql("UPDATE trades SET amount = 0.75 WHERE id = 1")
+            conn.exec_driver_sql("UPDATE orders SET order_update_date = '2099-01-01' "
+                                 "WHERE order_id = 'e1'")
+            conn.exec_driver_sql("UPDATE trades SET close_rate = NULL WHERE id = 2")
+            conn.exec_driver_sql("UPDATE trades SET close_date = '2025-01-01' WHERE id = 3")
+            ids = dict(conn.exec_driver_sql(
+                "SELECT order_id, min(id) FROM orders GROUP BY order_id").all())
+        report = check_database(engine)
+        engine.dispose()
+        found = {code: {(f.table, f.row_id) for f in items}
+                 for code, items in report.by_code().items()}
+        assert found == {
+            "orphan_order": {("orders", 50)},
+            "duplicate_order": {("orders", ids["e2"])},
+            "null_required": {("orders", ids["x3"])},
+            "amount_mismatch": {("trades", 1)},
+            "future_date": {("orders", ids["e1"])},
+            "closed_without_close_data": {("trades", 2)},
+            "close_before_open": {("trades", 3)},
+        }
+    finally:
+        drop()

@@ -231,3 +231,16 @@ def test_missing_source_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         import_database(f"sqlite:///{tmp_path / 'nope.sqlite'}", engine)
     close_db()
+
+
+@pytest.mark.parametrize("name", ["2026.9", "2022.4"])
+def test_import_into_mariadb_keeps_every_value(tmp_path: Path, name: str) -> None:
+    url, drop = make_backend_url("mariadb", tmp_path)
+    try:
+        engine = init_db(url)
+        result = import_database(f"sqlite:///{_copy_fixture(name, tmp_path)}", engine)
+        assert result.ok
+        assert _assert_values_kept(name, engine) > 1000
+        close_db()
+    finally:
+        drop()
