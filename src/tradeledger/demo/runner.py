@@ -22,6 +22,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,7 +135,8 @@ def _prepare_database(cfg: DemoConfig, out: Console) -> str:
     return ""
 
 
-def _spawn(cfg: DemoConfig, exchange_file: Path, crash_at: int | None) -> subprocess.Popen[str]:
+def _spawn(cfg: DemoConfig, exchange_file: Path, crash_at: int | None,
+           errors: Any) -> subprocess.Popen[str]:
     cmd = [sys.executable, "-m", "tradeledger.demo.session", "--db", cfg.db_url,
            "--exchange", str(exchange_file)]
     if crash_at is not None:
@@ -142,7 +144,8 @@ def _spawn(cfg: DemoConfig, exchange_file: Path, crash_at: int | None) -> subpro
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    # stderr goes to a file: a chatty child must never block on a full pipe
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, text=True,
                             env=env, bufsize=1)
 
 
@@ -163,25 +166,26 @@ def _follow(proc: subprocess.Popen[str], on_step: Callable[[int], None],
 
 def _run_child(cfg: DemoConfig, exchange_file: Path, crash_at: int | None,
                on_step: Callable[[int], None], events: list[str]) -> str | None:
-    proc = _spawn(cfg, exchange_file, crash_at)
-    try:
-        crash_id = _follow(proc, on_step, events)
-        if crash_id is not None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-            return crash_id
-        proc.wait(timeout=cfg.timeout)
-        if proc.returncode != 0:
-            err = proc.stderr.read() if proc.stderr is not None else ""
-            raise DemoError(f"the demo session failed (exit {proc.returncode}):\n{err[-3000:]}")
-        return None
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as errors:
+        proc = _spawn(cfg, exchange_file, crash_at, errors)
+        try:
+            crash_id = _follow(proc, on_step, events)
+            if crash_id is not None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+                return crash_id
+            proc.wait(timeout=cfg.timeout)
+            if proc.returncode != 0:
+                errors.seek(0)
+                raise DemoError(f"the demo session failed (exit {proc.returncode}):\n"
+                                f"{errors.read()[-3000:]}")
+            return None
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+            if proc.stdout is not None:
+                proc.stdout.close()
 
 
 def _recover_and_reconcile(ex: SimExchange, result: DemoResult, out: Console) -> None:
