@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 CASES_DIR = BENCH / "cases"
 CACHE = BENCH / ".cache"
-FT_VENV = BENCH / ".venv-freqtrade"
+FT_VENV = Path(os.environ.get("BENCH_FT_VENV", BENCH / ".venv-freqtrade"))
 FT_VERSION = "2026.9"
 TL_PYTHON = Path(os.environ.get("BENCH_TL_PYTHON", ROOT / ".venv" / "bin" / "python"))
 FT_PYTHON = FT_VENV / "bin" / "python"
@@ -56,7 +56,7 @@ FT_MIN_DEPS = [
     "SQLAlchemy==2.1.9", "ccxt", "pandas", "numpy", "python-rapidjson", "orjson",
     "jsonschema", "rich", "humanize", "cachetools", "requests", "httpx", "aiohttp",
     "python-dateutil", "pyarrow", "psutil", "joblib", "questionary", "prompt-toolkit",
-    "technical", "ft-pandas-ta", "colorama", "sdnotify", "schedule", "fastapi", "pydantic",
+    "colorama", "sdnotify", "schedule", "fastapi", "pydantic",
     "pyjwt", "websockets", "janus", "python-telegram-bot", "cryptography", "tabulate",
     "psycopg2-binary",
 ]
@@ -76,7 +76,7 @@ def _ft_ok() -> bool:
 
 def ensure_freqtrade_venv() -> dict[str, Any]:
     """Create (once) bench/.venv-freqtrade with freqtrade==2026.9; return how it was made."""
-    info_file = CACHE / "freqtrade-install.json"
+    info_file = FT_VENV / "tradeledger-bench-install.json"
     CACHE.mkdir(parents=True, exist_ok=True)
     if _ft_ok():
         if info_file.exists():
@@ -88,7 +88,7 @@ def ensure_freqtrade_venv() -> dict[str, Any]:
     print(f"creating {FT_VENV} with freqtrade=={FT_VERSION} (first run only) ...", flush=True)
     subprocess.run([base, "-m", "venv", "--clear", str(FT_VENV)], check=True)
     pip = [str(FT_PYTHON), "-m", "pip", "install", "-q"]
-    log = CACHE / "freqtrade-install.log"
+    log = FT_VENV / "tradeledger-bench-install.log"
     with log.open("w") as fh:
         full = subprocess.run([*pip, f"freqtrade=={FT_VERSION}", "psycopg2-binary"],
                               stdout=fh, stderr=subprocess.STDOUT, check=False)
@@ -96,7 +96,7 @@ def ensure_freqtrade_venv() -> dict[str, Any]:
     if full.returncode == 0 and _ft_ok():
         info = {"method": "full", "note": f"pip install freqtrade=={FT_VERSION} psycopg2-binary"}
     else:
-        print("full install failed (see bench/.cache/freqtrade-install.log); "
+        print(f"full install failed (see {log}); "
               "falling back to --no-deps + what freqtrade.persistence imports", flush=True)
         with log.open("a") as fh:
             subprocess.run([*pip, "--no-deps", f"freqtrade=={FT_VERSION}"], stdout=fh,
@@ -104,7 +104,7 @@ def ensure_freqtrade_venv() -> dict[str, Any]:
             subprocess.run([*pip, *FT_MIN_DEPS], stdout=fh, stderr=subprocess.STDOUT,
                            check=True)
         if not _ft_ok():
-            raise SystemExit("freqtrade venv unusable; see bench/.cache/freqtrade-install.log")
+            raise SystemExit(f"freqtrade venv unusable; see {log}")
         info = {"method": "no-deps",
                 "note": f"pip install --no-deps freqtrade=={FT_VERSION} + "
                         + " ".join(FT_MIN_DEPS)}
