@@ -73,7 +73,8 @@ _read_engine: Engine | None = None
 _scoped_sessions: list[scoped_session[Any]] = []
 _guard: Any = None  # tradeledger.services.guard.InstanceGuard held for init_db(exclusive=True)
 
-_PASSWORD_RE = re.compile(r"(?P<head>[a-zA-Z0-9+_.-]+://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<tail>@)")
+# scheme may be empty or mistyped; the password runs to the last "@" (it may contain "@")
+_PASSWORD_RE = re.compile(r"(?P<head>[^:/@\s]*://[^:/@]*:)(?P<pw>.*)(?P<tail>@)")
 
 _DRIVERS: dict[str, tuple[str, str]] = {
     # dialect name -> (driver to use when none is given, extra to install)
