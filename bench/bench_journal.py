@@ -92,14 +92,15 @@ def _database(backend: str, tmp: Path) -> tuple[str, Callable[[], None]]:
     return f"{PG_ADMIN}/{name}", drop
 
 
-def _round(n: int, offset: int) -> float:
+def _round(n: int, offset: int) -> tuple[float, float]:
+    """Commits/s (wall clock) and this process's CPU milliseconds per commit."""
     from tradeledger import Trade
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(n):
         Trade.session.add(build_trade(offset + i))
         Trade.commit()
-    return n / (time.perf_counter() - start)
+    return n / (time.perf_counter() - start), (time.process_time() - cpu) * 1000 / n
 
 
 def run_case(backend: str = "sqlite", trades: int = 400, rounds: int = 5,
@@ -114,7 +115,8 @@ def run_case(backend: str = "sqlite", trades: int = 400, rounds: int = 5,
 
     Returns:
         ``{"case": "journal_overhead", "backend", "trades", "rounds", "trades_per_s_off",
-        "trades_per_s_on", "overhead_pct", "journal_rows", "verify_ok", ...}``.
+        "trades_per_s_on", "overhead_pct", "cpu_ms_per_commit_off", "cpu_ms_per_commit_on",
+        "journal_rows", ...}``.
     """
     from sqlalchemy import func, select
 
@@ -132,11 +134,17 @@ def run_case(backend: str = "sqlite", trades: int = 400, rounds: int = 5,
             _round(30, 60_000_000)
             off: list[float] = []
             on: list[float] = []
+            cpu_off: list[float] = []
+            cpu_on: list[float] = []
             for r in range(rounds):
                 journal.set_enabled(False)
-                off.append(_round(trades, r * 2 * trades))
+                rate, cpu = _round(trades, r * 2 * trades)
+                off.append(rate)
+                cpu_off.append(cpu)
                 journal.set_enabled(True)
-                on.append(_round(trades, (r * 2 + 1) * trades))
+                rate, cpu = _round(trades, (r * 2 + 1) * trades)
+                on.append(rate)
+                cpu_on.append(cpu)
             Trade.session.remove()
             rows = Trade.session.scalar(select(func.count()).select_from(JournalEntry))
             Trade.session.remove()
@@ -146,6 +154,9 @@ def run_case(backend: str = "sqlite", trades: int = 400, rounds: int = 5,
                 "trades": trades, "rounds": rounds,
                 "trades_per_s_off": round(rate_off, 1), "trades_per_s_on": round(rate_on, 1),
                 "overhead_pct": round((1 - rate_on / rate_off) * 100, 1),
+                # client CPU per commit (robust on a loaded machine; excludes the server)
+                "cpu_ms_per_commit_off": round(statistics.median(cpu_off), 3),
+                "cpu_ms_per_commit_on": round(statistics.median(cpu_on), 3),
                 "rounds_off": [round(x, 1) for x in off], "rounds_on": [round(x, 1) for x in on],
                 "journal_rows": rows, "target_pct": 25.0,
                 "machine": f"{platform.machine()} {os.cpu_count()} cpu, "

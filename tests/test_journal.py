@@ -175,6 +175,25 @@ def test_rollback_leaves_no_entry(db: str) -> None:
     assert count_entries() == before
 
 
+def test_failed_journal_write_rolls_back_the_change(db: str) -> None:
+    """Same transaction: when the journal row cannot be written, the trade is not either."""
+    from sqlalchemy.exc import DBAPIError
+
+    make_trade(1)
+    Trade.session.remove()
+    with Trade.session() as s:
+        s.execute(text("CREATE TRIGGER no_journal BEFORE INSERT ON tradeledger_journal "
+                       "BEGIN SELECT RAISE(ABORT, 'journal refused'); END"))
+        s.commit()
+    with pytest.raises(DBAPIError, match="journal refused"):
+        make_trade(2)
+    Trade.session.rollback()
+    assert Trade.session.scalar(select(func.count()).select_from(Trade)) == 1
+    J.set_enabled(False)  # switched off, the same write goes through
+    make_trade(3)
+    assert Trade.session.scalar(select(func.count()).select_from(Trade)) == 2
+
+
 def test_verify_reports_changes_made_behind_the_library(db: str) -> None:
     a = make_trade(1, orders=1)
     b = make_trade(2, orders=1)

@@ -38,7 +38,8 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, event, exists, inspect, select
+from sqlalchemy import Connection, Dialect, Engine, Table, event, exists, inspect, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.base import NO_VALUE
@@ -247,6 +248,60 @@ def _entry(spec: _Spec, op: str, entity_id: Any, trade_id: Any, before: dict[str
             "before": _dumps(before), "after": _dumps(after)}
 
 
+_COLUMNS = ("created_at", "tx_id", "bot_id", "actor", "entity", "entity_id", "trade_id", "op",
+            "before", "after")
+
+
+class _FastInsert:
+    """The journal INSERT as DB-API SQL for one dialect (no SQLAlchemy per-statement work).
+
+    Used only inside a transaction that has already written (after a flush), so the SQLite
+    ``BEGIN IMMEDIATE`` hook has run. ``created_at`` goes through the column type's bind
+    processor (naive UTC; SQLite's text format).
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        style = dialect.paramstyle
+        self.usable = style in ("qmark", "format", "pyformat")
+        mark = "?" if style == "qmark" else "%s"
+        quote = dialect.identifier_preparer.quote
+        self.sql = (f"INSERT INTO {quote(JOURNAL_TABLE)} "
+                    f"({', '.join(quote(c) for c in _COLUMNS)}) "
+                    f"VALUES ({', '.join(mark for _ in _COLUMNS)})")
+        ctype = _journal_table.c.created_at.type
+        processor = ctype.dialect_impl(dialect).bind_processor(dialect)
+        self.bind_time: Any = processor or (lambda value: value)
+
+
+_FAST: dict[tuple[str, str, str], _FastInsert] = {}
+
+
+def _fast_insert(conn: Connection, params: list[tuple[Any, ...]]) -> bool:
+    dialect = conn.dialect
+    key = (dialect.name, dialect.driver, dialect.paramstyle)
+    fast = _FAST.get(key)
+    if fast is None:
+        fast = _FAST[key] = _FastInsert(dialect)
+    if not fast.usable:
+        return False
+    dbapi_conn = conn.connection.dbapi_connection
+    stamp = fast.bind_time(params[0][0])
+    params = [(stamp, *p[1:]) for p in params]
+    cursor = dbapi_conn.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(fast.sql, params)
+    except dialect.loaded_dbapi.Error as exc:
+        # reported as SQLAlchemy would (a dead connection is dropped from the pool)
+        gone = dialect.is_disconnect(exc, dbapi_conn, None)
+        if gone:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(fast.sql, None, exc, dialect.loaded_dbapi.Error,
+                                  connection_invalidated=gone, dialect=dialect) from exc
+    finally:
+        cursor.close()
+    return True
+
+
 def _write(conn: Connection, session: Session | None, rows: list[dict[str, Any]],
            actor: str | None = None) -> None:
     if not rows:
@@ -255,6 +310,11 @@ def _write(conn: Connection, session: Session | None, rows: list[dict[str, Any]]
     tx = _tx_id(session) if session is not None else uuid.uuid4().hex
     actor = actor or _actor_var.get()
     bot = _config.bot_id
+    if session is not None:  # inside a flushed (written) transaction: the fast path
+        params = [(now, tx, bot, actor, r["entity"], r["entity_id"], r["trade_id"], r["op"],
+                   r["before"], r["after"]) for r in rows]
+        if _fast_insert(conn, params):
+            return
     for row in rows:
         row["created_at"] = now
         row["tx_id"] = tx
