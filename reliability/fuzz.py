@@ -153,7 +153,8 @@ def fuzz_all(size: int, fig: Figures, scanner: LogScanner, wd: Path) -> None:
                              "[::1]:1", "127.0.0.1:notaport", "127.0.0.1:99999", "@", ":"])
     url_text = st.one_of(
         st.text(max_size=60),
-        st.builds(lambda s, u, h, d: f"{s}://{u}:{PASSWORD}@{h}/{d}", schemes,
+        # database names that never exist: the fuzzer must not open a real database
+        st.builds(lambda s, u, h, d: f"{s}://{u}:{PASSWORD}@{h}/tl_fuzz_absent_{d}", schemes,
                   st.sampled_from(["postgres", "root", "u", "", "a b", "%"]), hosts,
                   st.text(max_size=20)),
         st.builds(lambda s, p: f"{s}:///{p}", schemes,
