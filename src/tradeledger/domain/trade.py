@@ -961,70 +961,87 @@ class LocalTrade:
         ``realized_profit`` is the sum of exit profits; orders that are open or unfilled are
         ignored, and ``ft_fee_base`` reduces a fill.
         """
-        entry_side = self.entry_side
+        # Hot path of every backtest (three calls per trade): order properties are inlined
+        # (safe_amount_after_fee, safe_price) and float -> Decimal goes through the cache.
+        is_short = self.is_short
+        entry_side = "sell" if is_short else "buy"
         leverage = self.leverage or 1.0
         add, sub, mul = CTX.add, CTX.subtract, CTX.multiply
+        cached = _FLOAT_CACHE.get
         fee_factor: Decimal | None = None  # 1 ± fee_open, computed at the first entry
         cur_amount = ZERO
         cur_stake = ZERO
         max_stake = ZERO
         total_stake = ZERO
         avg_price = ZERO
+        avg_current = False  # avg_price == cur_stake / cur_amount (no exit since the entry)
         close_profit = 0.0
         close_profit_abs = ZERO
-        last_profit: ProfitStruct | None = None
+        last_profit_abs: float | None = None
         total_ff = ZERO
         cur_ff = ZERO
         self.funding_fees = 0.0
         for o in self.orders:
-            if o.ft_is_open or not o.filled:
+            if o.ft_is_open:
                 continue
-            if o.funding_fee:
-                ff = dec(o.funding_fee)
+            filled = o.filled
+            if not filled:
+                continue
+            funding_fee = o.funding_fee
+            if funding_fee:
+                ff = dec(funding_fee)
                 cur_ff = add(cur_ff, ff)
                 total_ff = add(total_ff, ff)
-            amount_f = o.safe_amount_after_fee
-            price_f = o.safe_price
-            tmp_amount = dec(amount_f)
+            amount_f = filled - (o.ft_fee_base or 0.0)  # safe_amount_after_fee
+            price_f = o.average or o.price or o.stop_price or o.ft_price  # safe_price
+            tmp_amount = (type(amount_f) is float and cached(amount_f)) or dec(amount_f)
             if o.ft_order_side != entry_side:  # exits (stoploss orders included)
                 if tmp_amount > 0:
                     cur_amount = sub(cur_amount, tmp_amount)
                     cur_stake = sub(cur_stake, mul(avg_price, tmp_amount))
-                self.funding_fees = float(cur_ff)
-                last_profit = self.calculate_profit(price_f, amount_f, float(avg_price))
-                close_profit_abs = add(close_profit_abs, dec(last_profit.profit_abs))
+                    avg_current = False
+                self.funding_fees = float(cur_ff) if cur_ff else 0.0
+                last_profit_abs = self._exit_profit_abs(price_f, amount_f, float(avg_price))
+                close_profit_abs = add(close_profit_abs, dec(last_profit_abs))
                 if total_stake > 0:
                     close_profit = float(close_profit_abs) / float(total_stake) * leverage
                 cur_ff = ZERO
             else:
-                price = dec(price_f)
+                price = (type(price_f) is float and cached(price_f)) or dec(price_f)
                 value = mul(tmp_amount, price)
                 if tmp_amount > 0:
                     cur_amount = add(cur_amount, tmp_amount)
                     cur_stake = add(cur_stake, value)
                     if cur_amount > 0:
                         avg_price = div18(cur_stake, cur_amount)
+                        avg_current = True
                 if fee_factor is None:
                     fee = _num("fee_open", self.fee_open)
-                    fee_factor = sub(ONE, fee) if self.is_short else add(ONE, fee)
+                    fee_factor = sub(ONE, fee) if is_short else add(ONE, fee)
                 total_stake = add(total_stake, mul(value, fee_factor))
                 max_stake = add(max_stake, value)
 
-        self.funding_fees = float(total_ff)
+        self.funding_fees = float(total_ff) if total_ff else 0.0
         self.max_stake_amount = float(max_stake) / leverage
-        if close_profit and last_profit is not None:
+        realized: float | None = None
+        if close_profit and last_profit_abs is not None:
+            realized = float(close_profit_abs)
             self.close_profit = close_profit
-            self.realized_profit = float(close_profit_abs)
-            self.close_profit_abs = last_profit.profit_abs
+            self.realized_profit = realized
+            self.close_profit_abs = last_profit_abs
 
-        amount_tr = amount_to_contract_precision(
-            float(cur_amount), self.amount_precision, self.precision_mode, self.contract_size
+        amount_f = float(cur_amount)
+        amount_tr = (
+            amount_f
+            if self.amount_precision is None or self.precision_mode is None
+            else amount_to_contract_precision(
+                amount_f, self.amount_precision, self.precision_mode, self.contract_size
+            )
         )
         if amount_tr > 0.0:
+            average = avg_price if avg_current else div18(cur_stake, cur_amount)
             self.open_rate = price_to_precision(
-                float(div18(cur_stake, cur_amount)),
-                self.price_precision,
-                self.precision_mode_price,
+                float(average), self.price_precision, self.precision_mode_price
             )
             self.amount = amount_tr
             self.stake_amount = float(cur_stake) / leverage
@@ -1033,8 +1050,17 @@ class LocalTrade:
             if self.stop_loss_pct is not None and self.open_rate is not None:
                 self.adjust_stop_loss(self.open_rate, self.stop_loss_pct)
         elif is_closing and total_stake > 0:
-            self.close_profit = float(close_profit_abs) / float(total_stake) * leverage
-            self.close_profit_abs = float(close_profit_abs)
+            ratio = float(close_profit_abs) / float(total_stake) * leverage
+            # the same values as set above share one float object (kept per closed trade)
+            self.close_profit = close_profit if ratio == close_profit else ratio
+            self.close_profit_abs = realized if realized is not None else float(close_profit_abs)
+
+    def _exit_profit_abs(self, rate: float | None, amount: float, open_rate: float) -> float:
+        """``calculate_profit(rate, amount, open_rate).profit_abs`` without the ratios."""
+        close_value = self.calc_close_trade_value(rate, amount)
+        open_value = self._calc_open_trade_value(amount, open_rate)
+        profit_abs = open_value - close_value if self.is_short else close_value - open_value
+        return round(profit_abs, 8)
 
     # ---- stop loss, liquidation, min/max ----------------------------------------------------
     def _set_stop_loss(self, stop_loss: float, percent: float) -> None:
