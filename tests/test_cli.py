@@ -339,3 +339,24 @@ def test_import_json_export_via_cli(tmp_path: Path) -> None:
     with engine.connect() as conn:
         assert conn.scalar(sa.text("SELECT count(*) FROM trades")) == 21
     engine.dispose()
+
+
+def test_missing_optional_package_exit_code(db: str, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without matplotlib / pyarrow: a message naming the extra and exit code 4."""
+    import builtins
+
+    from tradeledger.cli.common import EXIT_MISSING_DRIVER
+
+    real_import = builtins.__import__
+
+    def fake_import(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.startswith(("matplotlib", "pyarrow")):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    res = run("stats", "--db", db, "--plot", str(tmp_path / "x.png"))
+    assert res.exit_code == EXIT_MISSING_DRIVER and "tradeledger[plot]" in res.output
+    res = run("export", str(tmp_path / "x.parquet"), "--db", db)
+    assert res.exit_code == EXIT_MISSING_DRIVER and "tradeledger[parquet]" in res.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from tradeledger.cli.app import app
@@ -56,7 +57,7 @@ def check_cmd(
                 table.add_column(col, overflow="fold")
             for f in report.findings:
                 table.add_row(f.code, f.table, "" if f.row_id is None else str(f.row_id),
-                              f.message)
+                              escape(f.message))
             console.print(table)
     if not report.ok:
         raise typer.Exit(EXIT_CHECK_FAILED)

@@ -8,6 +8,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tradeledger.db import DEFAULT_DB_URL, mask_url
 from tradeledger.exceptions import (
@@ -15,6 +16,7 @@ from tradeledger.exceptions import (
     InvalidDatabaseURL,
     MissingDriverError,
     ModeMismatchError,
+    OptionalDependencyError,
     SchemaError,
     SchemaTooNewError,
     TradeLedgerError,
@@ -51,7 +53,7 @@ def exit_code_for(exc: BaseException) -> int:
     """Map an exception to the command line's exit code."""
     if isinstance(exc, InvalidDatabaseURL):
         return EXIT_BAD_URL
-    if isinstance(exc, MissingDriverError):
+    if isinstance(exc, MissingDriverError | OptionalDependencyError):
         return EXIT_MISSING_DRIVER
     if isinstance(exc, DatabaseUnavailableError):
         return EXIT_UNAVAILABLE
@@ -78,7 +80,8 @@ def handle_errors(func: F) -> F:
         except typer.Exit:
             raise
         except (TradeLedgerError, ValueError, FileNotFoundError) as exc:
-            err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
+            # escape: messages hold brackets (``pip install 'tradeledger[plot]'``)
+            err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}")
             raise typer.Exit(exit_code_for(exc)) from None
 
     return wrapper  # type: ignore[return-value]

@@ -22,7 +22,7 @@ from tradeledger.cli.app import app
 from tradeledger.cli.common import DEFAULT_DB, DbOption, console, handle_errors, shown
 from tradeledger.cli.options import jsonable, open_db, parse_date, validate_pair, validate_side
 from tradeledger.domain.timeutil import dt_now
-from tradeledger.exceptions import InvalidValueError, MissingDriverError
+from tradeledger.exceptions import InvalidValueError, OptionalDependencyError
 
 __all__ = ["export_cmd", "export_rows", "orders_path"]
 
@@ -76,7 +76,7 @@ def _write_parquet(path: Path, rows: list[dict[str, Any]], table: Any) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise MissingDriverError(
+        raise OptionalDependencyError(
             "Parquet export needs pyarrow: pip install 'tradeledger[parquet]'") from None
     from sqlalchemy import Boolean, DateTime, Float, Integer
 

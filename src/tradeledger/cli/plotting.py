@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tradeledger.exceptions import TradeLedgerError
+from tradeledger.exceptions import OptionalDependencyError
 
 __all__ = ["PlotUnavailableError", "matplotlib_available", "write_performance_plot"]
 
 
-class PlotUnavailableError(TradeLedgerError, ImportError):
+class PlotUnavailableError(OptionalDependencyError):
     """matplotlib is not installed (``pip install 'tradeledger[plot]'``)."""
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from tradeledger.cli.app import app
@@ -203,8 +204,8 @@ def reconcile_cmd(
                 table.add_column(col, overflow="fold")
             for d in report.differences:
                 table.add_row(d.reason.value, d.fix.value, d.pair or "", d.order_id or "",
-                              "" if d.trade_id is None else str(d.trade_id), d.detail,
-                              d.proposed)
+                              "" if d.trade_id is None else str(d.trade_id), escape(d.detail),
+                              escape(d.proposed))
             console.print(table)
             if apply and result is not None:
                 console.print(f"applied {len(result.changes)} change(s) (run {result.run_id}); "

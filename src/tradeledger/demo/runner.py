@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import func, select
@@ -220,7 +221,7 @@ def _recover_and_reconcile(ex: SimExchange, result: DemoResult, out: Console) ->
     for d in rec.differences:
         rtable.add_row(f"{d.reason.value}\n-> {d.fix.value}",
                        "" if d.trade_id is None else f"#{d.trade_id} {d.pair}", d.order_id or "",
-                       d.detail)
+                       escape(d.detail))
     out.print(rtable)
     applied = apply_reconciliation(rec, dry_run=False)
     for intent in pending_intents():
@@ -325,7 +326,7 @@ def run_demo(cfg: DemoConfig, out: Console | None = None) -> DemoResult:
             out.print(f"equity / drawdown chart written: {result.plot}")
         except PlotUnavailableError as exc:
             result.plot_skipped = str(exc)
-            out.print(f"[yellow]chart skipped:[/] {exc}")
+            out.print(f"[yellow]chart skipped:[/] {escape(str(exc))}")
     hint = "" if cfg.db_url == "sqlite:///tradeledger.sqlite" else f" --db {mask_url(cfg.db_url)}"
     out.print(f"next: tradeledger trades{hint} | tradeledger stats{hint} | "
               f"tradeledger check{hint}")
