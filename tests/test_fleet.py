@@ -16,9 +16,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
 
 from tests.conftest import create_server_database, require_backend
 from tradeledger import PairLocks, Trade, close_db, init_db
+from tradeledger.cli import app
 from tradeledger.exceptions import ConfigurationError, InvalidLockError
 from tradeledger.migrations import head_revision
 from tradeledger.services import fleet
@@ -244,6 +246,28 @@ def test_schema_per_bot_in_one_process(pg_url: str) -> None:
     assert PairLocks.is_global_lock() is True
     assert PairLocks.is_pair_locked("BTC/USDT") is True
     fleet.disable_fleet_locks()
+
+    # the command line: TRADELEDGER_SCHEMA picks the bot; `fleet` works across bots
+    runner = CliRunner()
+    for schema, total in (("alpha", 1), ("beta", 0)):
+        res = runner.invoke(app, ["trades", "--db", pg_url, "--json", "--status", "all"],
+                            env={"TRADELEDGER_SCHEMA": schema})
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.output)["total"] == total
+    res = runner.invoke(app, ["fleet", "report", "--db", pg_url, "--json"])
+    assert res.exit_code == 0, res.output
+    assert [(b["schema"], b["open_trades"]) for b in json.loads(res.output)["bots"]] == [
+        ("alpha", 1), ("beta", 0)]
+    res = runner.invoke(app, ["fleet", "lock", "ETH/USDT", "--db", pg_url, "--minutes", "5",
+                              "--reason", "news", "--by", "ops"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["fleet", "locks", "--db", pg_url, "--json"])
+    assert [(r["pair"], r["reason"], r["created_by"]) for r in json.loads(res.output)] == [
+        ("*", None, None), ("ETH/USDT", "news", "ops")]
+    res = runner.invoke(app, ["fleet", "unlock", "--db", pg_url, "--pair", "ETH/USDT"])
+    assert res.exit_code == 0 and "released 1" in res.output
+    res = runner.invoke(app, ["fleet", "lock", "ETH/USDT", "--db", pg_url])
+    assert res.exit_code == 9  # neither --minutes nor --until
 
 
 def test_schema_and_fleet_bad_input(tmp_path: Path, pg_url: str) -> None:

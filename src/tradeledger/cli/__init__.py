@@ -8,6 +8,7 @@ from tradeledger.cli import check as _check  # noqa: F401
 from tradeledger.cli import db as _db  # noqa: F401
 from tradeledger.cli import demo as _demo  # noqa: F401
 from tradeledger.cli import export as _export  # noqa: F401
+from tradeledger.cli import fleet as _fleet  # noqa: F401
 from tradeledger.cli import importer as _importer  # noqa: F401
 from tradeledger.cli import journal as _journal  # noqa: F401
 from tradeledger.cli import locks as _locks  # noqa: F401
