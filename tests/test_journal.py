@@ -101,7 +101,8 @@ def test_random_workload_rebuilds_exactly(backend: str) -> None:
     trades: list[Trade] = []
     committed_inserts = 0
     for step in range(60):
-        action = rng.choice(["new", "new", "update", "order", "delete", "rollback", "lock"])
+        action = rng.choice(["new", "new", "update", "order", "delete", "rollback", "lock",
+                             "orphan"])
         if action == "new" or not trades:
             trades.append(make_trade(step, orders=rng.randint(0, 2)))
             committed_inserts += 1
@@ -123,6 +124,11 @@ def test_random_workload_rebuilds_exactly(backend: str) -> None:
         elif action == "delete":
             t = trades.pop(rng.randrange(len(trades)))
             t.delete()
+        elif action == "orphan":  # delete-orphan cascade: found by the flush itself
+            t = rng.choice(trades)
+            if t.orders:
+                t.orders.remove(t.orders[-1])
+                Trade.commit()
         elif action == "rollback":
             make_trade(1000 + step, orders=1, commit=False)
             Trade.session.flush()  # written (journal too), then rolled back

@@ -364,6 +364,21 @@ def _before_flush(session: Session, flush_context: UOWTransaction, instances: An
                 break
 
 
+def _deleted_in_flush(session: Session, flush_context: UOWTransaction) -> list[Any]:
+    """Objects the flush deleted: ``session.deleted`` plus orphans removed by cascade
+    (``trade.orders.remove(order)``), which only the flush itself discovers."""
+    states = getattr(flush_context, "states", None)
+    if not states:
+        return list(session.deleted)
+    out = []
+    for state, (isdelete, listonly) in states.items():
+        if isdelete and not listonly:
+            obj = state.obj()
+            if obj is not None:
+                out.append(obj)
+    return out
+
+
 @event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
     if not _journaled(session):
@@ -421,7 +436,7 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
         if after:
             rows.append(_entry(spec, "update", d.get("id"),
                                d.get(spec.trade_key) if spec.trade_key else None, before, after))
-    for obj in session.deleted:
+    for obj in _deleted_in_flush(session, flush_context):
         spec = _spec_of(obj)
         if spec is None:
             continue
