@@ -244,3 +244,25 @@ def test_import_into_mariadb_keeps_every_value(tmp_path: Path, name: str) -> Non
         close_db()
     finally:
         drop()
+
+
+@pytest.mark.parametrize("layout", ["list", "rest", "backtest"])
+def test_freqtrade_json_layouts(tmp_path: Path, layout: str) -> None:
+    """A list of to_json() trades, the REST API's {"trades": [...]}, a backtest result."""
+    fixture = json.loads((FIXTURES_DIR / "freqtrade-2024.10.json").read_text())["trades"]
+    trades = []
+    for key in sorted(fixture, key=int)[:5]:
+        body = dict(fixture[key]["to_json"])
+        body["orders"] = fixture[key]["orders"]
+        trades.append(body)
+    doc: Any = {"list": trades, "rest": {"trades": trades, "trades_count": 5},
+                "backtest": {"strategy": {"MyStrategy": {"trades": trades}}}}[layout]
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(doc))
+    init_db(f"sqlite:///{tmp_path / 'x.sqlite'}")
+    result = import_freqtrade_json(path)
+    assert result.ok and result.copied["trades"] == 5
+    got = Trade.session.scalars(sa.select(Trade).order_by(Trade.id)).all()
+    assert [(t.id, t.pair, t.amount) for t in got] == [
+        (t["trade_id"], t["pair"], t["amount"]) for t in trades]
+    close_db()
