@@ -9,9 +9,10 @@ opens in freqtrade.
   day/week/month, equity curve, risk ratios, the drawdown's bounds) read from the index
   alone, and the trades of a few chosen hours found without a scan.
   SQLite: expression index ``(is_open, strftime('%Y-%m-%d %H:00:00', close_date),
-  close_profit_abs, stake_amount)``; PostgreSQL: partial expression index on
-  ``date_trunc('hour', close_date) INCLUDE (close_profit_abs, stake_amount) WHERE
-  is_open = false`` (the expression also gives the planner statistics on the number of
+  close_profit_abs, stake_amount, close_date)``; PostgreSQL: partial expression index on
+  ``date_trunc('hour', close_date) INCLUDE (close_date, id, close_profit_abs, stake_amount)
+  WHERE is_open = false`` (the base column must be in the index too, else PostgreSQL and
+  SQLite read the table for every row) (the expression also gives the planner statistics on the number of
   hours, so it hashes instead of sorting). MariaDB has no expression indexes: not created.
 * ``tl_ix_trades_closed_seq``: closed trades in ``(close_date, id)`` order with their
   profit and open date, for the drawdown's window functions (no sort, no table access).
@@ -37,7 +38,8 @@ ANALYTICS_INDEXES: dict[str, dict[str, str]] = {
     "sqlite": {
         "tl_ix_trades_closed_hour": (
             "CREATE INDEX IF NOT EXISTS tl_ix_trades_closed_hour ON trades "
-            "(is_open, strftime('%Y-%m-%d %H:00:00', close_date), close_profit_abs, stake_amount)"
+            "(is_open, strftime('%Y-%m-%d %H:00:00', close_date), close_profit_abs, stake_amount, "
+            "close_date)"
         ),
         "tl_ix_trades_closed_seq": (
             "CREATE INDEX IF NOT EXISTS tl_ix_trades_closed_seq ON trades "
@@ -48,7 +50,7 @@ ANALYTICS_INDEXES: dict[str, dict[str, str]] = {
         "tl_ix_trades_closed_hour": (
             "CREATE INDEX IF NOT EXISTS tl_ix_trades_closed_hour ON trades "
             "((date_trunc('hour', close_date))) "
-            "INCLUDE (close_profit_abs, stake_amount) WHERE is_open = false"
+            "INCLUDE (close_date, id, close_profit_abs, stake_amount) WHERE is_open = false"
         ),
         "tl_ix_trades_closed_seq": (
             "CREATE INDEX IF NOT EXISTS tl_ix_trades_closed_seq ON trades (close_date, id) "
