@@ -9,7 +9,7 @@ app = typer.Typer(
     help=(
         "Persistence for algorithmic trading: inspect, check, back up and migrate a "
         "tradeledger (or freqtrade) database.\n\n"
-        "Exit codes: 0 ok, 1 failure, 2 usage, 3 bad URL, 4 missing driver, 5 database "
+        "Exit codes: 0 ok, 1 failure, 2 usage, 3 bad URL, 4 missing driver or optional package, 5 database "
         "unavailable, 6 schema newer than this code, 7 schema error, 8 mode mismatch, "
         "9 bad input, 10 check found problems, 11 missing file."
     ),
