@@ -11,9 +11,9 @@ opens in freqtrade.
   SQLite: expression index ``(is_open, strftime('%Y-%m-%d %H:00:00', close_date),
   close_profit_abs, stake_amount, close_date)``; PostgreSQL: partial expression index on
   ``date_trunc('hour', close_date) INCLUDE (close_date, id, close_profit_abs, stake_amount)
-  WHERE is_open = false`` (the base column must be in the index too, else PostgreSQL and
-  SQLite read the table for every row) (the expression also gives the planner statistics on the number of
-  hours, so it hashes instead of sorting). MariaDB has no expression indexes: not created.
+  WHERE is_open = false``. The base column is in the index too, else PostgreSQL and SQLite
+  read the table for every row; the expression also gives PostgreSQL statistics on the
+  number of hours. MariaDB has no expression indexes: not created there.
 * ``tl_ix_trades_closed_seq``: closed trades in ``(close_date, id)`` order with their
   profit and open date, for the drawdown's window functions (no sort, no table access).
 
