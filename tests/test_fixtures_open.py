@@ -191,6 +191,15 @@ def assert_orm_reads(version: str) -> None:
                 assert got in (True, 1)
                 continue
             _assert_json_equal(got, value, f"KeyValueStore[{key}]")
+        if data.get("wallet_history"):
+            from tradeledger.models import WalletHistory
+
+            rows = []
+            for w in Trade.session.scalars(sa.select(WalletHistory).order_by(WalletHistory.id)):
+                row = {c: getattr(w, c) for c in data["wallet_history"][0]}
+                row["timestamp"] = row["timestamp"].isoformat()
+                rows.append(row)
+            _assert_json_equal(rows, data["wallet_history"], "wallet_history")
     Trade.session.rollback()
 
 
