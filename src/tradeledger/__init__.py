@@ -2,22 +2,35 @@
 
 Trades, orders, pair locks, a key-value store and per-trade custom data on SQLite,
 PostgreSQL and MariaDB, with the API and on-disk schema of freqtrade's persistence package
-(release 2026.9). See README.md and docs/.
+(release 2026.9), plus crash recovery, reconciliation, analytics and an audit journal.
+See README.md and docs/.
 """
 
 from tradeledger._version import __version__
 from tradeledger.db import (
     close_db,
     get_engine,
+    get_read_engine,
     get_request_or_thread_id,
     init_db,
     mask_url,
     request_scope,
 )
-from tradeledger.domain.custom_data import CustomDataWrapper
-from tradeledger.domain.enums import ExitType, MarginMode, TradingMode
-from tradeledger.domain.order import LocalOrder
-from tradeledger.domain.trade import LocalTrade, ProfitStruct
+from tradeledger.domain.custom_data import (
+    CustomDataWrapper,
+)
+from tradeledger.domain.enums import (
+    ExitType,
+    MarginMode,
+    TradingMode,
+)
+from tradeledger.domain.order import (
+    LocalOrder,
+)
+from tradeledger.domain.trade import (
+    LocalTrade,
+    ProfitStruct,
+)
 from tradeledger.exceptions import (
     BacktestingModeError,
     CommitOutcomeUnknownError,
@@ -36,6 +49,7 @@ from tradeledger.exceptions import (
     MissingOrderIdError,
     ModeMismatchError,
     OperationalException,
+    OptionalDependencyError,
     OrderMismatchError,
     SchemaError,
     SchemaTooNewError,
@@ -46,12 +60,64 @@ from tradeledger.exceptions import (
     UnsupportedExchangeError,
     UnsupportedTradingModeError,
 )
-from tradeledger.models import ModelBase, Order, PairLock, Trade, WalletHistory
-from tradeledger.models.keyvalue import KeyStoreKeys, KeyValueStore, set_startup_time
-from tradeledger.services.pairlocks import PairLocks
-from tradeledger.usedb import FtNoDBContext, disable_database_use, enable_database_use
+from tradeledger.models import (
+    ModelBase,
+    Order,
+    PairLock,
+    Trade,
+    WalletHistory,
+)
+from tradeledger.models.keyvalue import (
+    KeyStoreKeys,
+    KeyValueStore,
+    set_startup_time,
+)
+from tradeledger.services.analytics import (
+    AnalyticsService,
+    TradeFilter,
+)
+from tradeledger.services.backup import (
+    backup_database,
+)
+from tradeledger.services.integrity import (
+    check_database,
+)
+from tradeledger.services.intents import (
+    apply_exchange_update,
+    attach_exchange_response,
+    mark_intent_failed,
+    pending_intents,
+    record_intent,
+    resolve_intent,
+)
+from tradeledger.services.journal import (
+    journal_actor,
+    trade_history,
+)
+from tradeledger.services.pairlocks import (
+    PairLocks,
+)
+from tradeledger.services.reconcile import (
+    ReasonCode,
+    ReconcileReport,
+    apply_reconciliation,
+    reconcile,
+)
+from tradeledger.services.recovery import (
+    RecoveryReport,
+    build_recovery_report,
+)
+from tradeledger.services.retry import (
+    run_in_transaction,
+)
+from tradeledger.usedb import (
+    FtNoDBContext,
+    disable_database_use,
+    enable_database_use,
+)
 
 __all__ = [
+    "AnalyticsService",
     "BacktestingModeError",
     "CommitOutcomeUnknownError",
     "ConfigurationError",
@@ -78,16 +144,21 @@ __all__ = [
     "ModeMismatchError",
     "ModelBase",
     "OperationalException",
+    "OptionalDependencyError",
     "Order",
     "OrderMismatchError",
     "PairLock",
     "PairLocks",
     "ProfitStruct",
+    "ReasonCode",
+    "ReconcileReport",
+    "RecoveryReport",
     "SchemaError",
     "SchemaTooNewError",
     "SchemaTooOldError",
     "TimescaleUnavailableError",
     "Trade",
+    "TradeFilter",
     "TradeLedgerError",
     "TradingMode",
     "UnknownIntentError",
@@ -95,13 +166,28 @@ __all__ = [
     "UnsupportedTradingModeError",
     "WalletHistory",
     "__version__",
+    "apply_exchange_update",
+    "apply_reconciliation",
+    "attach_exchange_response",
+    "backup_database",
+    "build_recovery_report",
+    "check_database",
     "close_db",
     "disable_database_use",
     "enable_database_use",
     "get_engine",
+    "get_read_engine",
     "get_request_or_thread_id",
     "init_db",
+    "journal_actor",
+    "mark_intent_failed",
     "mask_url",
+    "pending_intents",
+    "reconcile",
+    "record_intent",
     "request_scope",
+    "resolve_intent",
+    "run_in_transaction",
     "set_startup_time",
+    "trade_history",
 ]
