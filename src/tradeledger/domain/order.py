@@ -290,6 +290,23 @@ def _utc_or_keep(value: Any) -> Any:
     return value
 
 
+def _single_filled_entry(trade: Any) -> bool:
+    """``trade.nr_of_successful_entries == 1`` without building the list of filled entries."""
+    side = trade.entry_side
+    count = 0
+    for o in trade.orders:
+        if (
+            o.ft_order_side == side
+            and o.ft_is_open is False
+            and o.filled
+            and o.status in NON_OPEN_EXCHANGE_STATES
+        ):
+            count += 1
+            if count > 1:
+                return False
+    return count == 1
+
+
 def _fmt_date(value: datetime | None) -> str | None:
     return None if value is None else to_aware_utc(value).strftime(DATETIME_PRINT_FORMAT)
 
@@ -728,7 +745,7 @@ class LocalOrder:
     # ------------------------------------------------------------------ backtesting
     def close_bt_order(self, close_date: datetime, trade: Any) -> None:
         """Fill the order completely at ``close_date`` (backtesting) and update ``trade``."""
-        self.order_filled_date = to_aware_utc(close_date)
+        self.order_filled_date = _utc_or_keep(close_date)
         self.filled = self.amount
         self.remaining = 0
         self.status = "closed"
@@ -738,7 +755,7 @@ class LocalOrder:
         if self.ft_order_side == trade.entry_side and self.price:
             trade.open_rate = self.price
             trade.recalc_trade_from_orders()
-            if trade.nr_of_successful_entries == 1:
+            if _single_filled_entry(trade):
                 trade.initial_stop_loss_pct = None
                 trade.is_stop_loss_trailing = False
             trade.adjust_stop_loss(trade.open_rate, trade.stop_loss_pct)

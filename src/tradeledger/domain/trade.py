@@ -743,7 +743,10 @@ class LocalTrade:
 
     def _calc_open_trade_value(self, amount: float | Decimal, open_rate: float | Decimal) -> float:
         """Open value of ``amount`` at ``open_rate`` including the entry fee."""
-        return float(self._open_value(_num("amount", amount), _num("open_rate", open_rate)))
+        amount_d = _num("amount", amount)
+        value = CTX.multiply(amount_d, _num("open_rate", open_rate))
+        fees = CTX.multiply(value, _num("fee_open", self.fee_open))
+        return float(CTX.subtract(value, fees) if self.is_short else CTX.add(value, fees))
 
     def recalc_open_trade_value(self) -> None:
         """Recompute ``open_trade_value`` from ``amount``, ``open_rate`` and ``fee_open``."""
@@ -766,9 +769,9 @@ class LocalTrade:
     def _calc_base_close(
         self, amount: Decimal, rate: float | Decimal | None, fee: float | None
     ) -> Decimal:
-        close_value = dmul(amount, _num("rate", rate))
-        fees = dmul(close_value, dec(fee or 0.0))
-        return dadd(close_value, fees) if self.is_short else dsub(close_value, fees)
+        close_value = CTX.multiply(amount, _num("rate", rate))
+        fees = CTX.multiply(close_value, dec(fee or 0.0))
+        return CTX.add(close_value, fees) if self.is_short else CTX.subtract(close_value, fees)
 
     def calc_close_trade_value(self, rate: float | None, amount: float | None = None) -> float:
         """Value received when closing ``amount`` (default: the trade's) at ``rate``.
@@ -1007,7 +1010,8 @@ class LocalTrade:
                     close_profit = float(close_profit_abs) / float(total_stake) * leverage
                 cur_ff = ZERO
             else:
-                price = (type(price_f) is float and cached(price_f)) or dec(price_f)
+                # no price at all: dec(None) raises TypeError, as before
+                price = (type(price_f) is float and cached(price_f)) or dec(price_f)  # type: ignore[arg-type]
                 value = mul(tmp_amount, price)
                 if tmp_amount > 0:
                     cur_amount = add(cur_amount, tmp_amount)
@@ -1067,7 +1071,8 @@ class LocalTrade:
         if not self.stop_loss:
             self.initial_stop_loss = stop_loss
         self.stop_loss = stop_loss
-        self.stop_loss_pct = -1 * abs(percent)
+        # -1 * abs(percent) is percent itself when negative: keep that object (no new float)
+        self.stop_loss_pct = percent if percent < 0 else -1 * abs(percent)
 
     def adjust_stop_loss(
         self,
@@ -1105,7 +1110,7 @@ class LocalTrade:
                 self.precision_mode_price,
                 rounding_mode=rounding,
             )
-            self.initial_stop_loss_pct = -1 * abs(stoploss)
+            self.initial_stop_loss_pct = stoploss if stoploss < 0 else -1 * abs(stoploss)
             return
         current = self.stop_loss or 0.0
         higher_stop = stop_loss_norm > current
@@ -1382,15 +1387,20 @@ class LocalTrade:
         LocalTrade._bt_closed_by_date_pp = defaultdict(_ClosedDateIndex)
 
     @staticmethod
-    def _bt_add_closed(trade: LocalTrade) -> None:
+    def _bt_add_closed(trade: LocalTrade) -> Decimal | None:
+        """File a closed trade in the closed stores; returns its exact ``close_profit_abs``."""
+        pair = trade.pair
         LocalTrade.bt_trades.append(trade)
-        LocalTrade._bt_closed_pp[trade.pair].append(trade)
-        LocalTrade._bt_closed_by_date.add(trade)
-        LocalTrade._bt_closed_by_date_pp[trade.pair].add(trade)
-        if trade.close_profit_abs:
-            LocalTrade._bt_closed_profit_dec = dadd(
-                LocalTrade._bt_closed_profit_dec, dec(trade.close_profit_abs)
-            )
+        LocalTrade._bt_closed_pp[pair].append(trade)
+        if trade.close_date is not None:
+            LocalTrade._bt_closed_by_date.add(trade)
+            LocalTrade._bt_closed_by_date_pp[pair].add(trade)
+        profit = trade.close_profit_abs
+        if not profit:
+            return None
+        profit_d = dec(profit)
+        LocalTrade._bt_closed_profit_dec = CTX.add(LocalTrade._bt_closed_profit_dec, profit_d)
+        return profit_d
 
     @staticmethod
     def _bt_remove_open(trade: LocalTrade) -> None:
@@ -1402,11 +1412,9 @@ class LocalTrade:
     def close_bt_trade(trade: LocalTrade) -> None:
         """Move an open backtesting trade to the closed store and add its profit."""
         LocalTrade._bt_remove_open(trade)
-        LocalTrade._bt_add_closed(trade)
-        if trade.close_profit_abs:
-            LocalTrade._bt_total_profit_dec = dadd(
-                LocalTrade._bt_total_profit_dec, dec(trade.close_profit_abs)
-            )
+        profit_d = LocalTrade._bt_add_closed(trade)
+        if profit_d is not None:
+            LocalTrade._bt_total_profit_dec = CTX.add(LocalTrade._bt_total_profit_dec, profit_d)
             LocalTrade.bt_total_profit = float(LocalTrade._bt_total_profit_dec)
 
     @staticmethod
@@ -1627,7 +1635,9 @@ class _PlainLocalTrade(LocalTrade):
         self._enter_tag = _cut(enter_tag)
         self.timeframe = timeframe
         self.trading_mode = (
-            TradingMode(trading_mode) if isinstance(trading_mode, str) else trading_mode
+            TradingMode(trading_mode)
+            if type(trading_mode) is not TradingMode and isinstance(trading_mode, str)
+            else trading_mode
         )
         self.amount_precision = amount_precision
         self.price_precision = price_precision
