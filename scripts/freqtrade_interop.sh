@@ -31,8 +31,12 @@ ft_ok() {
   [ -x "$PY" ] && "$PY" -c "import freqtrade, psycopg2; assert freqtrade.__version__ == '$FT_VERSION'" >/dev/null 2>&1
 }
 
+ensure_pymysql() {  # MariaDB/MySQL driver for freqtrade (not one of its own dependencies)
+  "$PY" -c "import pymysql" >/dev/null 2>&1 || "$PY" -m pip install -q pymysql >&2
+}
+
 ensure() {
-  if ft_ok; then echo "$PY"; return 0; fi
+  if ft_ok; then ensure_pymysql; echo "$PY"; return 0; fi
   local base="${PYTHON:-python3}"
   mkdir -p "$(dirname "$VENV")"
   "$base" -m venv --clear "$VENV" >&2
@@ -43,6 +47,7 @@ ensure() {
     "$PY" -m pip install -q "${MIN_DEPS[@]}" >>"$log" 2>&1
   fi
   ft_ok || { echo "freqtrade venv unusable, see $log" >&2; return 1; }
+  ensure_pymysql
   echo "$PY"
 }
 

@@ -171,15 +171,15 @@ def _make_trades() -> None:
     CustomDataWrapper.set_custom_data(trade_id=spot.id, key="note", value={"a": 1})
 
 
-@pytest.mark.parametrize("where", ["sqlite-file", "postgresql"])
+@pytest.mark.parametrize("where", ["sqlite-file", "postgresql", "mariadb"])
 def test_freqtrade_reads_database_created_by_tradeledger(where: str, tmp_path: Path) -> None:
     require_freqtrade()
     drop = None
     if where == "sqlite-file":
         url = f"sqlite:///{tmp_path / 'tl.sqlite'}"
     else:
-        require_backend("postgresql")
-        url, drop = create_server_database("postgresql")
+        require_backend(where)
+        url, drop = create_server_database(where)
     try:
         init_db(url, mode="live")
         _make_trades()
@@ -195,12 +195,14 @@ def test_freqtrade_reads_database_created_by_tradeledger(where: str, tmp_path: P
             drop()
 
 
-def test_freqtrade_reads_postgresql_adopted_by_tradeledger(tmp_path: Path) -> None:
+@pytest.mark.parametrize("server", ["postgresql", "mariadb"])
+def test_freqtrade_reads_server_database_adopted_by_tradeledger(server: str,
+                                                                 tmp_path: Path) -> None:
     """freqtrade 2026.9 itself cannot migrate this database on PostgreSQL (its sequence bug);
     after tradeledger adopted it, freqtrade reads it as it is."""
     require_freqtrade()
-    require_backend("postgresql")
-    url, drop = create_server_database("postgresql")
+    require_backend(server)
+    url, drop = create_server_database(server)
     try:
         eng = sa.create_engine(url)
         load_legacy(eng, fixture_json("2023.1")["raw"])
