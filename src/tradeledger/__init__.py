@@ -6,6 +6,10 @@ PostgreSQL and MariaDB, with the API and on-disk schema of freqtrade's persisten
 See README.md and docs/.
 """
 
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
+
 from tradeledger._version import __version__
 from tradeledger.db import (
     close_db,
@@ -72,49 +76,88 @@ from tradeledger.models.keyvalue import (
     KeyValueStore,
     set_startup_time,
 )
-from tradeledger.services.analytics import (
-    AnalyticsService,
-    TradeFilter,
-)
-from tradeledger.services.backup import (
-    backup_database,
-)
-from tradeledger.services.integrity import (
-    check_database,
-)
-from tradeledger.services.intents import (
-    apply_exchange_update,
-    attach_exchange_response,
-    mark_intent_failed,
-    pending_intents,
-    record_intent,
-    resolve_intent,
-)
-from tradeledger.services.journal import (
-    journal_actor,
-    trade_history,
-)
 from tradeledger.services.pairlocks import (
     PairLocks,
-)
-from tradeledger.services.reconcile import (
-    ReasonCode,
-    ReconcileReport,
-    apply_reconciliation,
-    reconcile,
-)
-from tradeledger.services.recovery import (
-    RecoveryReport,
-    build_recovery_report,
-)
-from tradeledger.services.retry import (
-    run_in_transaction,
 )
 from tradeledger.usedb import (
     FtNoDBContext,
     disable_database_use,
     enable_database_use,
 )
+
+if _TYPE_CHECKING:
+    from tradeledger.services.analytics import (
+        AnalyticsService,
+        TradeFilter,
+    )
+    from tradeledger.services.backup import (
+        backup_database,
+    )
+    from tradeledger.services.integrity import (
+        check_database,
+    )
+    from tradeledger.services.intents import (
+        apply_exchange_update,
+        attach_exchange_response,
+        mark_intent_failed,
+        pending_intents,
+        record_intent,
+        resolve_intent,
+    )
+    from tradeledger.services.journal import (
+        journal_actor,
+        trade_history,
+    )
+    from tradeledger.services.reconcile import (
+        ReasonCode,
+        ReconcileReport,
+        apply_reconciliation,
+        reconcile,
+    )
+    from tradeledger.services.recovery import (
+        RecoveryReport,
+        build_recovery_report,
+    )
+    from tradeledger.services.retry import (
+        run_in_transaction,
+    )
+
+# Services are imported on first use, so `import tradeledger` stays fast.
+_LAZY: dict[str, str] = {
+    "AnalyticsService": "tradeledger.services.analytics",
+    "TradeFilter": "tradeledger.services.analytics",
+    "backup_database": "tradeledger.services.backup",
+    "check_database": "tradeledger.services.integrity",
+    "apply_exchange_update": "tradeledger.services.intents",
+    "attach_exchange_response": "tradeledger.services.intents",
+    "mark_intent_failed": "tradeledger.services.intents",
+    "pending_intents": "tradeledger.services.intents",
+    "record_intent": "tradeledger.services.intents",
+    "resolve_intent": "tradeledger.services.intents",
+    "journal_actor": "tradeledger.services.journal",
+    "trade_history": "tradeledger.services.journal",
+    "ReasonCode": "tradeledger.services.reconcile",
+    "ReconcileReport": "tradeledger.services.reconcile",
+    "apply_reconciliation": "tradeledger.services.reconcile",
+    "reconcile": "tradeledger.services.reconcile",
+    "RecoveryReport": "tradeledger.services.recovery",
+    "build_recovery_report": "tradeledger.services.recovery",
+    "run_in_transaction": "tradeledger.services.retry",
+}
+
+
+def __getattr__(name: str) -> _Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "AnalyticsService",
