@@ -5,9 +5,10 @@ the installed version, made with ``pg_basebackup -R -X stream -C -S tlreplica`` 
 server, i.e. a real hot standby streaming from it through the physical replication slot
 ``tlreplica`` (a busy primary recycles WAL before a slot-less standby has started). It allows
 replication connections from 127.0.0.1 in the primary's ``pg_hba.conf`` (one line, added
-once, then ``reload``). The cluster is reused idempotently: left running after the tests,
-started again if it is down, re-created when it no longer streams. ``TRADELEDGER_DROP_REPLICA=1``
-drops it (and its slot) at the end instead.
+once, then ``reload``). The cluster is reused idempotently: stopped after the tests (no
+background load; its slot keeps the WAL it still needs, so the next run starts it and it
+catches up), re-created when it no longer streams. ``TRADELEDGER_DROP_REPLICA=1`` drops it
+(and its slot) at the end instead.
 """
 
 from __future__ import annotations
@@ -175,7 +176,7 @@ def replica() -> Iterator[int]:
         port, status = clusters[CLUSTER]
         if status != "online":
             _run("pg_ctlcluster", "--skip-systemctl-redirect", version, CLUSTER, "start")
-        if not _wait_streaming(port, 10):
+        if not _wait_streaming(port, 45):
             port = None
     if port is None:
         port = _create(version, primary.port or 5432)
@@ -188,6 +189,8 @@ def replica() -> Iterator[int]:
         close_db()
         if os.environ.get("TRADELEDGER_DROP_REPLICA") == "1":
             _drop(version, primary.port or 5432)
+        else:
+            _run("pg_ctlcluster", "--skip-systemctl-redirect", version, CLUSTER, "stop")
 
 
 def _wait_replayed(primary_url: str, replica_url: str, seconds: float = 30) -> None:
