@@ -304,6 +304,10 @@ def test_cli_history_list_verify(db: str) -> None:
     res = runner.invoke(app, ["journal", "verify", "--db", db])
     assert res.exit_code == 0, res.output
     assert "no difference" in res.output
+    res = runner.invoke(app, ["journal", "verify", "--db", db, "--all", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["checked"] == {"trade": 1, "order": 1, "pairlock": 1,
+                                                 "custom_data": 0}
     Trade.session.remove()
     with Trade.session() as s:
         s.execute(text("UPDATE orders SET cost = 1.0"))

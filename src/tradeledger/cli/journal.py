@@ -104,6 +104,8 @@ def list_cmd(
 @handle_errors
 def verify_cmd(
     db: DbOption = DEFAULT_DB,
+    every: Annotated[bool, typer.Option("--all", help="Also pair locks and custom data.")
+                     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Rebuild every trade and order from the journal and compare with the tables.
@@ -112,15 +114,15 @@ def verify_cmd(
 
     Example: tradeledger journal verify
     """
-    from tradeledger.services.journal import verify
+    from tradeledger.services.journal import ENTITIES, verify
 
     open_db(db)
-    report = verify()
+    report = verify(ENTITIES if every else ("trade", "order"))
     if as_json:
         typer.echo(dumps(report.to_dict()))
     else:
         console.print(f"database: {shown(db)}")
-        checked = ", ".join(f"{n} {e}s" for e, n in report.checked.items())
+        checked = ", ".join(f"{n} {e.replace('_', ' ')} rows" for e, n in report.checked.items())
         if report.ok:
             console.print(f"[green]journal verified[/]: {checked} rebuilt, no difference")
         else:
