@@ -72,9 +72,13 @@ def build_trade(i: int) -> Any:
     return trade
 
 
+def _noop() -> None:
+    pass
+
+
 def _database(backend: str, tmp: Path) -> tuple[str, Callable[[], None]]:
     if backend == "sqlite":
-        return f"sqlite:///{tmp / 'journal-bench.sqlite'}", lambda: None
+        return f"sqlite:///{tmp / 'journal-bench.sqlite'}", _noop
     if backend != "postgresql":
         raise SystemExit(f"unknown backend {backend!r} (sqlite or postgresql)")
     from sqlalchemy import create_engine, text
@@ -125,7 +129,7 @@ def run_case(backend: str = "sqlite", trades: int = 400, rounds: int = 5,
     from tradeledger.services import journal
 
     with tempfile.TemporaryDirectory() as tmpdir:
-        target, drop = (url, lambda: None) if url else _database(backend, Path(tmpdir))
+        target, drop = (url, _noop) if url else _database(backend, Path(tmpdir))
         try:
             init_db(target, journal=True)
             journal.set_enabled(True)
