@@ -15,7 +15,9 @@ Dialect choices:
   New database files are created readable by their owner only.
 * ``sqlite://``: one shared in-memory connection, usable from every thread.
 * PostgreSQL: psycopg 3 (``postgresql://`` means ``postgresql+psycopg://``), ``pool_pre_ping``;
-  ``pgbouncer=True`` turns server-side prepared statements off (transaction pooling).
+  ``pgbouncer=True`` turns server-side prepared statements off (transaction pooling);
+  ``schema="bot_a"`` confines the bot to its own schema (``search_path``, see
+  :mod:`tradeledger.services.fleet`).
 * MariaDB/MySQL: PyMySQL, ``utf8mb4``, ``READ COMMITTED`` (so a long-lived session sees
   rows other bots commit), ``pool_pre_ping``.
 """
