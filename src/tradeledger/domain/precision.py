@@ -117,6 +117,14 @@ def decimal_to_precision(
     return value.quantize(Decimal(1).scaleb(exponent), rounding=rounding, context=CTX)
 
 
+#: Memo of price_to_precision / amount_to_contract_precision for float inputs (pure functions;
+#: a backtest rounds the same prices and amounts many times). Cleared when full.
+#: Zeros are keyed by their text ("0.0" / "-0.0"): 0.0 == -0.0 would share a float key.
+_PRICE_MEMO: dict[tuple[float | str, float | None, int, int], float] = {}
+_AMOUNT_MEMO: dict[tuple[float | str, float, int, float | None], float] = {}
+_MEMO_MAX = 4096
+
+
 def price_to_precision(
     price: float,
     price_precision: float | None,
@@ -127,6 +135,21 @@ def price_to_precision(
     """Round a price as freqtrade's ``price_to_precision`` does (identity without precision)."""
     if price_precision is None or precision_mode is None:
         return price
+    if type(price) is float:
+        key = (price or repr(price), price_precision, precision_mode, rounding_mode)
+        result = _PRICE_MEMO.get(key)
+        if result is None:
+            result = _price_to_precision(price, price_precision, precision_mode, rounding_mode)
+            if len(_PRICE_MEMO) >= _MEMO_MAX:
+                _PRICE_MEMO.clear()
+            _PRICE_MEMO[key] = result
+        return result
+    return _price_to_precision(price, price_precision, precision_mode, rounding_mode)
+
+
+def _price_to_precision(
+    price: float, price_precision: float, precision_mode: int, rounding_mode: int
+) -> float:
     if precision_mode == DECIMAL_PLACES and rounding_mode in (ROUND_UP, ROUND_DOWN):
         # freqtrade computes this in float: ceil/floor(price * 10**n) / 10**n. The float
         # product can land just above/below the grid, moving a price that already lies on
@@ -180,6 +203,23 @@ def amount_to_contract_precision(
     """Amount → contracts → truncated to precision → amount (identity without precision)."""
     if amount_precision is None or precision_mode is None:
         return amount
+    if type(amount) is float:
+        key = (amount or repr(amount), amount_precision, precision_mode, contract_size)
+        result = _AMOUNT_MEMO.get(key)
+        if result is None:
+            result = _amount_to_contract_precision(
+                amount, amount_precision, precision_mode, contract_size
+            )
+            if len(_AMOUNT_MEMO) >= _MEMO_MAX:
+                _AMOUNT_MEMO.clear()
+            _AMOUNT_MEMO[key] = result
+        return result
+    return _amount_to_contract_precision(amount, amount_precision, precision_mode, contract_size)
+
+
+def _amount_to_contract_precision(
+    amount: float, amount_precision: float, precision_mode: int, contract_size: float | None
+) -> float:
     contracts = amount_to_contracts(amount, contract_size)
     truncated = amount_to_precision(contracts, amount_precision, precision_mode)
     return contracts_to_amount(truncated, contract_size)
