@@ -203,3 +203,40 @@ def add_baseline_tables(md: sa.MetaData) -> None:
         col("bot_managed", sa.Boolean, nullable=False),
         sa.UniqueConstraint("timestamp", "currency", name="unique_wallet_daily"),
     )
+
+
+def create_tables(bind: sa.Connection, tables: list[sa.Table] | None = None,
+                  md: sa.MetaData | None = None) -> None:
+    """Create ``tables`` (default: every baseline table) that do not exist yet.
+
+    Re-runnable: on MariaDB/MySQL, where DDL is not transactional, a crash may have left a
+    table without some of its indexes; those are added. There every table's indexes are
+    added by one ``ALTER TABLE`` (each DDL statement costs a disk sync there).
+    """
+    md = md if md is not None else baseline_metadata()
+    tables = tables if tables is not None else list(md.sorted_tables)
+    if bind.dialect.name not in ("mysql", "mariadb"):
+        md.create_all(bind, tables=tables, checkfirst=True)
+        return
+    q = bind.dialect.identifier_preparer.quote
+    insp = sa.inspect(bind)
+    existing = set(insp.get_table_names())
+    for table in tables:
+        indexes = sorted(table.indexes, key=lambda i: str(i.name))
+
+        def clause(ix: sa.Index) -> str:
+            return (f"{'UNIQUE ' if ix.unique else ''}INDEX {q(str(ix.name))} "
+                    f"({', '.join(q(str(c.name)) for c in ix.columns)})")
+
+        if table.name not in existing:
+            ddl = str(sa.schema.CreateTable(table).compile(dialect=bind.dialect)).rstrip()
+            if indexes and ddl.endswith(")"):  # indexes inline: one statement per table
+                ddl = ddl[:-1].rstrip() + ",\n\t" + ",\n\t".join(map(clause, indexes)) + "\n)"
+                indexes = []
+            bind.execute(sa.text(ddl))
+            have: set[str] = set()
+        else:
+            have = {str(ix["name"]) for ix in insp.get_indexes(table.name)}
+        missing = [f"ADD {clause(ix)}" for ix in indexes if str(ix.name) not in have]
+        if missing:
+            bind.execute(sa.text(f"ALTER TABLE {q(table.name)} {', '.join(missing)}"))

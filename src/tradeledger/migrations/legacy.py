@@ -40,7 +40,7 @@ from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.engine import Connection
 
 from tradeledger.exceptions import SchemaTooOldError
-from tradeledger.migrations.baseline import BASELINE_TABLES, baseline_metadata
+from tradeledger.migrations.baseline import BASELINE_TABLES, baseline_metadata, create_tables
 
 __all__ = [
     "NEW_SUFFIX",
@@ -530,7 +530,7 @@ def adopt(conn: Connection, plan: AdoptionPlan) -> None:
         plan = plan_adoption(conn)
     md = baseline_metadata()
     if plan.create:
-        md.create_all(conn, tables=[md.tables[n] for n in plan.create], checkfirst=True)
+        create_tables(conn, [md.tables[n] for n in plan.create], md)
     if plan.rebuild:
         _rebuild(conn, md, plan.rebuild)
     # the data fixes run before the constraints are added: PostgreSQL re-checks a foreign

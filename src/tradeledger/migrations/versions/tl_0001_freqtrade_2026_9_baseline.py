@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from tradeledger.migrations.baseline import BASELINE_TABLES, baseline_metadata
+from tradeledger.migrations.baseline import BASELINE_TABLES, baseline_metadata, create_tables
 
 revision = "tl_0001"
 down_revision = None
@@ -21,9 +21,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    md = baseline_metadata()
-    # checkfirst: idempotent on MariaDB/MySQL, whose DDL is not transactional
-    md.create_all(op.get_bind(), checkfirst=True)
+    # re-runnable on MariaDB/MySQL, whose DDL is not transactional
+    create_tables(op.get_bind())
 
 
 def downgrade() -> None:
