@@ -562,7 +562,10 @@ def _rebuild(conn: Connection, md: sa.MetaData, names: list[str]) -> None:
     for name in names:
         base = md.tables[name]
         shadow = _shadow_table(conn, shadow_md, base)
-        shadow.create(conn)
+        if _is_mysql(conn):
+            create_tables(conn, [shadow], shadow_md)  # with its indexes, one statement
+        else:
+            shadow.create(conn)
         old_cols = [c["name"] for c in insp.get_columns(name)]
         exprs = _select_exprs(conn, base, old_cols)
         targets = ", ".join(q(c.name) for c in base.columns)
