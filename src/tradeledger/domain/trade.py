@@ -160,6 +160,10 @@ TRADE_FIELDS: tuple[str, ...] = (
 )
 _KNOWN_KWARGS: frozenset[str] = frozenset((*TRADE_FIELDS, "orders"))
 _FROM_JSON_KW = "__FROM_JSON"
+_INF = math.inf
+#: Memo of open values (amount, open_rate, fee_open, is_short) -> float; cleared when full.
+_OPEN_VALUE_MEMO: dict[tuple[float, float, float, bool], float] = {}
+_OPEN_VALUE_MEMO_MAX = 4096
 
 
 @dataclass
@@ -743,6 +747,28 @@ class LocalTrade:
 
     def _calc_open_trade_value(self, amount: float | Decimal, open_rate: float | Decimal) -> float:
         """Open value of ``amount`` at ``open_rate`` including the entry fee."""
+        fee_open = self.fee_open
+        if type(open_rate) is float and type(fee_open) is float:
+            if type(amount) is float and amount and open_rate:
+                # memo of a pure function (non-zero inputs: no sign-of-zero question)
+                key = (amount, open_rate, fee_open, bool(self.is_short))
+                value_f = _OPEN_VALUE_MEMO.get(key)
+                if value_f is None:
+                    value_f = self._open_value_exact(amount, open_rate)
+                    if len(_OPEN_VALUE_MEMO) >= _OPEN_VALUE_MEMO_MAX:
+                        _OPEN_VALUE_MEMO.clear()
+                    _OPEN_VALUE_MEMO[key] = value_f
+                return value_f
+            if (
+                amount == 0
+                and type(amount) is int
+                and 0 < open_rate < _INF
+                and 0 <= fee_open < _INF
+            ):
+                return 0.0  # exact: 0 * rate ± 0 is +0 (a new trade before its entry fill)
+        return self._open_value_exact(amount, open_rate)
+
+    def _open_value_exact(self, amount: float | Decimal, open_rate: float | Decimal) -> float:
         amount_d = _num("amount", amount)
         value = CTX.multiply(amount_d, _num("open_rate", open_rate))
         fees = CTX.multiply(value, _num("fee_open", self.fee_open))
