@@ -183,6 +183,9 @@ def replica() -> Iterator[int]:
         if not _wait_streaming(port, 60):
             _drop(version, primary.port or 5432)
             _unavailable("the new standby does not stream")
+    base = "postgresql+psycopg://postgres@127.0.0.1:{}/postgres"
+    # a restarted standby first replays the WAL written while it was stopped
+    _wait_replayed(base.format(primary.port or 5432), base.format(port), seconds=300)
     try:
         yield port
     finally:
@@ -193,7 +196,7 @@ def replica() -> Iterator[int]:
             _run("pg_ctlcluster", "--skip-systemctl-redirect", version, CLUSTER, "stop")
 
 
-def _wait_replayed(primary_url: str, replica_url: str, seconds: float = 30) -> None:
+def _wait_replayed(primary_url: str, replica_url: str, seconds: float = 60) -> None:
     """Wait until the replica has replayed everything the primary has written so far."""
     p = create_engine(make_url(primary_url).set(database="postgres"))
     r = create_engine(make_url(replica_url).set(database="postgres"))
@@ -209,7 +212,8 @@ def _wait_replayed(primary_url: str, replica_url: str, seconds: float = 30) -> N
             if done:
                 return
             if time.monotonic() > deadline:
-                raise AssertionError("the replica did not replay the primary's WAL in time")
+                raise AssertionError(
+                    f"the replica did not replay the primary's WAL within {seconds:.0f} s")
             time.sleep(0.1)
     finally:
         p.dispose()
