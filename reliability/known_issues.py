@@ -51,6 +51,14 @@ KNOWN_ISSUES: tuple[KnownIssue, ...] = (
         "sqlalchemy ArgumentError (bad SQLite URL), AttributeError, or a driver "
         "ProgrammingError (unknown query option) instead of InvalidDatabaseURL.",
     ),
+    KnownIssue(
+        "custom-data-non-ascii-key",
+        r"^set_custom_data: undocumented IntegrityError",
+        "models/custom_data.py matches keys with SQL lower(cd_key) == key.lower(); SQLite's "
+        "lower() is ASCII-only, so a key with a non-ASCII capital ('Ä') is never found again: "
+        "get_custom_data misses it and a second set_custom_data raises IntegrityError "
+        "(UNIQUE ft_trade_id, cd_key).",
+    ),
 )
 
 
