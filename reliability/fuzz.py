@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import time
 import traceback
 from collections import Counter
@@ -166,7 +167,13 @@ def fuzz_all(size: int, fig: Figures, scanner: LogScanner, wd: Path) -> None:
     @given(url_text)
     def t_init_db(url: str) -> None:
         def fn() -> None:
-            init_db(url)
+            old = signal.signal(signal.SIGALRM, _on_alarm)
+            signal.alarm(20)  # a connection attempt must not hang
+            try:
+                init_db(url)
+            finally:
+                signal.alarm(0)
+                signal.signal(signal.SIGALRM, old)
             init_db(main_url)  # rebind the campaign database
             raise _Accepted()
 
@@ -285,6 +292,14 @@ def fuzz_all(size: int, fig: Figures, scanner: LogScanner, wd: Path) -> None:
     fig.set("examples_per_entry_point", size)
     fig.set("outcomes", {k: v for k, v in sorted(runner.stats.items())})
     _ = (dt_now, timedelta, math)
+
+
+class _Hung(Exception):
+    """init_db did not return within 20 s."""
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise _Hung("init_db did not return within 20 s (no connect timeout?)")
 
 
 class _Accepted(Exception):

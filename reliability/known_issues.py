@@ -59,6 +59,17 @@ KNOWN_ISSUES: tuple[KnownIssue, ...] = (
         "get_custom_data misses it and a second set_custom_data raises IntegrityError "
         "(UNIQUE ft_trade_id, cd_key).",
     ),
+    KnownIssue(
+        "kv-int-overflow",
+        r"^KeyValueStore\.store_value: undocumented OverflowError",
+        "KeyValueStore.store_value(key, 2**70) raises OverflowError from the driver (and "
+        "DataError on servers) instead of InvalidValueError: the int column is 64-bit.",
+    ),
+    KnownIssue(
+        "kv-int-overflow-server",
+        r"^KeyValueStore\.store_value: undocumented (DataError|StatementError)",
+        "Same as kv-int-overflow, raised by other drivers.",
+    ),
 )
 
 
