@@ -16,6 +16,7 @@ each run; SQLite files live in a temporary directory. This script uses only the 
 library, so any Python 3.11+ can start it.
 """
 
+# ruff: noqa: RUF001 - the report uses typographic signs (times, en dash) on purpose
 from __future__ import annotations
 
 import argparse
@@ -83,7 +84,7 @@ def ensure_freqtrade_venv() -> dict[str, Any]:
             return json.loads(info_file.read_text())
         return {"method": "full", "note": "existing virtualenv"}
     base = sys.executable
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - any python3 may start this script
         raise SystemExit("freqtrade 2026.9 needs Python >= 3.11; run this script with it")
     print(f"creating {FT_VENV} with freqtrade=={FT_VERSION} (first run only) ...", flush=True)
     subprocess.run([base, "-m", "venv", "--clear", str(FT_VENV)], check=True)
@@ -349,8 +350,10 @@ def build_cases(quick: bool) -> list[Case]:
             runs=[Run(lib, "persist_trade.py", ["--trades", str(s["persist"])], db=db)
                   for lib in ("tradeledger", "freqtrade", "raw")]))
     cases.append(Case(
-        id="3c-import", issue="3", title="`import tradeledger` vs `import freqtrade.persistence`"
-        " (fresh interpreter; raw = `import sqlalchemy.orm`)", metric="seconds", unit="s", higher_is_better=False,
+        id="3c-import", issue="3",
+        title="`import tradeledger` vs `import freqtrade.persistence` (fresh interpreter; "
+              "raw = `import sqlalchemy.orm`)",
+        metric="seconds", unit="s", higher_is_better=False,
         runs=[Run(lib, "import_time.py", [], repeat=s["import_repeat"])
               for lib in ("tradeledger", "freqtrade", "raw")],
         note="raw column = `import sqlalchemy.orm` alone, the floor for any library that "

@@ -107,7 +107,7 @@ def load(lib: str) -> SimpleNamespace:
 
 def time_calls(fn: Callable[[], Any], n: int, rounds: int = 5,
                warmup: int = 200) -> tuple[float, list[float], Any]:
-    """Call ``fn`` ``n`` times in ``rounds`` rounds (gc off); (median calls/s, per-call s, result)."""
+    """Call ``fn`` ``n`` times in ``rounds`` rounds, gc off; (median calls/s, rates, result)."""
     result = fn()
     for _ in range(min(warmup, n)):
         fn()
@@ -136,7 +136,7 @@ def time_each(fn: Callable[[], Any], n: int, warmup: int = 2) -> dict[str, float
         fn()
         samples.append((time.perf_counter() - start) * 1000)
     samples.sort()
-    p95 = samples[min(len(samples) - 1, int(round(0.95 * (len(samples) - 1))))]
+    p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
     return {"mean_ms": round(statistics.fmean(samples), 3),
             "p50_ms": round(statistics.median(samples), 3), "p95_ms": round(p95, 3),
             "min_ms": round(samples[0], 3), "samples": n}

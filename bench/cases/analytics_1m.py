@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from _common import emit, quiet  # noqa: E402
+from _common import emit, quiet
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import base_parser, emit, load, quiet, rss_mb  # noqa: E402
+from _common import base_parser, emit, load, quiet, rss_mb
 
 PAIRS = [f"C{i}/USDT" for i in range(20)]
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -36,8 +36,8 @@ def main() -> None:
     args = parser.parse_args()
     quiet()
     lib = load(args.lib)
-    LocalTrade = lib.LocalTrade
-    OrderCls = lib.Order if args.order_class == "orm" else lib.BtOrder
+    LocalTrade = lib.LocalTrade  # noqa: N806 - the library class under its own name
+    OrderCls = lib.Order if args.order_class == "orm" else lib.BtOrder  # noqa: N806
     LocalTrade.use_db = False
     if hasattr(lib.Trade, "use_db"):
         lib.Trade.use_db = False

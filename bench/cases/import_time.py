@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import base_parser, emit, rss_mb  # noqa: E402
+from _common import base_parser, emit, rss_mb
 
 
 def main() -> None:

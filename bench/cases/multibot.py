@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import PG_HOST, PG_PORT, PG_USER, db_url, emit, load, quiet  # noqa: E402
-from persist_trade import build_trade, template_rows  # noqa: E402
+from _common import PG_HOST, PG_PORT, PG_USER, db_url, emit, load, quiet
+from persist_trade import build_trade, template_rows
 
 
 def worker(lib_name: str, target: str, n: int, tag: str) -> None:
@@ -133,7 +133,7 @@ def run_pgbench(target: str, procs: int, n: int) -> dict[str, Any]:
     if not m:
         raise SystemExit(f"cannot parse pgbench output: {proc.stdout[-2000:]}")
     return {"trades_total": procs * n, "trades_per_s": round(float(m.group(1)), 1),
-            "pgbench_cmd": " ".join(cmd[:-1] + ["<db>"]).replace(script, "<script.sql>")}
+            "pgbench_cmd": " ".join([*cmd[:-1], "<db>"]).replace(script, "<script.sql>")}
 
 
 def main() -> None:

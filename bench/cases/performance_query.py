@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import (  # noqa: E402
+from _common import (
     base_parser,
     db_url,
     emit,
@@ -25,7 +25,7 @@ from _common import (  # noqa: E402
     quiet,
     time_each,
 )
-from persist_trade import PAIRS, build_trade  # noqa: E402
+from persist_trade import PAIRS, build_trade
 
 EXIT_REASONS = ("roi", "stop_loss", "exit_signal", "trailing_stop_loss")
 

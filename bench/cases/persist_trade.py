@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import base_parser, db_url, emit, load, prepare_sqlite_wal, quiet  # noqa: E402
+from _common import base_parser, db_url, emit, load, prepare_sqlite_wal, quiet
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 PAIRS = [f"C{i}/USDT" for i in range(20)]
@@ -66,7 +66,7 @@ def run_orm(lib_name: str, target: str, n: int, tag: str = "") -> dict[str, Any]
     lib = load(lib_name)
     prepare_sqlite_wal(target)
     lib.init_db(db_url(lib_name, target))
-    Trade = lib.Trade
+    Trade = lib.Trade  # noqa: N806
     for i in range(20):  # warm-up (statement compilation), untimed
         Trade.session.add(build_trade(lib, 10_000_000 + i, tag))
         Trade.commit()
@@ -120,7 +120,6 @@ def run_raw(target: str, n: int) -> dict[str, Any]:
         begin = "BEGIN IMMEDIATE"
     else:
         import psycopg
-
         from _common import PG_HOST, PG_PORT, PG_USER
 
         conn = psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=rest)
