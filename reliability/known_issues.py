@@ -23,6 +23,14 @@ class KnownIssue:
 
 KNOWN_ISSUES: tuple[KnownIssue, ...] = (
     KnownIssue(
+        "init-db-hangs-on-wrong-service",
+        r"^init_db: undocumented _Hung",
+        "init_db('mysql://user@127.0.0.1:5432/db') - a MySQL URL pointing at a PostgreSQL port - "
+        "never returns: PyMySQL waits for a server greeting that never comes (no read timeout "
+        "during the handshake). Proposed fix: default connect_args read_timeout/connect_timeout "
+        "for the handshake (and connect_timeout for psycopg), configurable.",
+    ),
+    KnownIssue(
         "identifier-silently-cut",
         r"Trade\.pair: a \d+-character identifier was silently cut",
         "models/base.py cuts every bounded string column to its length, identifiers included: "
