@@ -263,3 +263,14 @@ def test_request_scope_rolls_back_uncommitted_work(backend: str) -> None:
         T.session.flush()
     with request_scope():
         assert T.session.scalars(select(T)).all() == []
+
+
+@pytest.mark.parametrize("url", [
+    f"postgresql://u:{SECRET}@h:notaport/db",
+    "postgresql://postgres@127.0.0.1/postgres?bogusopt=1",
+    "mysql://root@127.0.0.1:3306/mysql?bogus_opt=1",
+])
+def test_malformed_urls_are_invalid_database_url(url: str) -> None:
+    with pytest.raises(InvalidDatabaseURL) as info:
+        init_db(url)
+    assert SECRET not in str(info.value)

@@ -190,3 +190,17 @@ def test_deleting_trade_deletes_its_custom_data(backend: str) -> None:
         text("SELECT count(*) FROM trade_custom_data WHERE ft_trade_id = :t"), {"t": tid}
     ).scalar()
     assert n == 0
+
+
+def test_custom_data_non_ascii_keys_match_case_insensitively(kv_mode: str) -> None:
+    tid = make_trade().id if kv_mode == "db" else 1
+    CustomDataWrapper.set_custom_data(tid, "Ärger", 1)
+    CustomDataWrapper.set_custom_data(tid, "ärger", 2)  # same key: update, no duplicate
+    entries = CustomDataWrapper.get_custom_data(trade_id=tid, key="ÄRGER")
+    assert [(e.cd_key, e.value) for e in entries] == [("Ärger", 2)]
+
+
+def test_kv_int_outside_column_range_refused(kv_mode: str) -> None:
+    with pytest.raises(InvalidValueError, match="32-bit"):
+        KeyValueStore.store_value("big", 2**70)
+    assert KeyValueStore.get_value("big") is None

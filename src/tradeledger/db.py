@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError
 from sqlalchemy.exc import OperationalError as SAOperationalError
 from sqlalchemy.orm import close_all_sessions, scoped_session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -121,7 +121,9 @@ def _normalise_url(db_url: str) -> URL:
         )
     try:
         url = make_url(db_url)
-    except ArgumentError:
+        url.port  # noqa: B018 - a non-numeric port raises here, not later
+        url.get_backend_name()
+    except (ArgumentError, ValueError, TypeError, AttributeError):
         raise InvalidDatabaseURL(
             f"Given value for db_url: '{mask_url(db_url)}' is no valid database URL! "
             "(expected e.g. sqlite:///file.sqlite, postgresql://user@host/db, "
@@ -303,6 +305,11 @@ def create_db_engine(db_url: str, *, pool_size: int | None = None, pgbouncer: bo
             f"Given value for db_url: '{mask_url(url)}' is no valid database URL! "
             "(unknown dialect or driver)"
         ) from None
+    except (ArgumentError, ValueError, TypeError) as exc:
+        raise InvalidDatabaseURL(
+            f"Given value for db_url: '{mask_url(url)}' is no valid database URL! "
+            f"({type(exc).__name__}: {mask_url(str(exc))})"
+        ) from None
     except ImportError as exc:
         module = (exc.name or str(exc)).split(".")[0]
         extra = _EXTRA_BY_MODULE.get(module, _DRIVERS.get(url.get_backend_name(), ("", ""))[1])
@@ -321,10 +328,18 @@ def _check_connection(engine: Engine) -> None:
     try:
         with engine.connect():
             pass
-    except SAOperationalError as exc:
+    except (SAOperationalError, InterfaceError) as exc:
         detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else ""
         raise DatabaseUnavailableError(
-            f"Cannot connect to database '{mask_url(engine.url)}': {detail}"
+            f"Cannot connect to database '{mask_url(engine.url)}': {mask_url(detail)}"
+        ) from None
+    except (DBAPIError, TypeError, ValueError) as exc:
+        # e.g. an unknown connection option in the URL's query string
+        orig = getattr(exc, "orig", None) or exc
+        detail = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+        raise InvalidDatabaseURL(
+            f"The database rejected the connection settings of '{mask_url(engine.url)}': "
+            f"{mask_url(detail)}"
         ) from None
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numbers
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 
-from sqlalchemy import Boolean, DateTime, Dialect, Float, MetaData, event
+from sqlalchemy import Boolean, DateTime, Dialect, Enum, Float, Integer, MetaData, event
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapper, scoped_session
 from sqlalchemy.orm import Session as _Session
@@ -81,26 +83,119 @@ class ModelBase(DeclarativeBase):
     session: ClassVar[SessionType]
 
 
-def _truncate_listener(max_len: int) -> Any:
+#: Free-text columns: a longer value is cut to the column length (freqtrade cuts
+#: ``enter_tag`` and ``exit_reason``; here every free-text column, on every backend alike).
+#: Every other bounded string (pair, exchange, order id, keys ...) is an identifier: a longer
+#: value is refused, because cutting it would silently turn it into another identifier.
+CUT_COLUMNS: frozenset[str] = frozenset(
+    {
+        "enter_tag",
+        "exit_reason",
+        "exit_order_status",
+        "strategy",
+        "ft_order_tag",
+        "ft_cancel_reason",
+        "reason",
+        "status",
+        "order_type",
+    }
+)
+
+
+def _column_guard(class_name: str, key: str, col: Any) -> Any:
+    """Return a ``set`` listener that checks (and for free text cuts) values of one column."""
+    from tradeledger.exceptions import InvalidValueError
+
+    ctype = col.type
+    where = f"{class_name}.{key}"
+    not_null_text = False
+
+    if isinstance(ctype, Enum):
+
+        def check(value: Any) -> Any:
+            return value
+    elif isinstance(ctype, String):
+        length = getattr(ctype, "length", None)
+        cut = key in CUT_COLUMNS
+        not_null_text = not col.nullable and not col.primary_key
+
+        def check(value: Any) -> Any:
+            if value is None:
+                if not_null_text:
+                    raise InvalidValueError(f"{where} is required (got None)")
+                return value
+            if not isinstance(value, str):
+                raise InvalidValueError(
+                    f"{where} must be a string, got {type(value).__name__}: {value!r:.60}"
+                )
+            if length and len(value) > length:
+                if cut:
+                    return value[:length]
+                raise InvalidValueError(
+                    f"{where} is {len(value)} characters long; the column holds {length}: "
+                    f"{value[:40]!r}..."
+                )
+            return value
+    elif isinstance(ctype, Boolean):
+
+        def check(value: Any) -> Any:
+            if (
+                value is None
+                or isinstance(value, bool)
+                or (isinstance(value, numbers.Integral) and value in (0, 1))
+            ):
+                return value
+            raise InvalidValueError(
+                f"{where} must be a bool, got {type(value).__name__}: {value!r:.60}"
+            )
+    elif isinstance(ctype, Float):
+
+        def check(value: Any) -> Any:
+            if value is None or type(value) is float:
+                return value
+            if isinstance(value, numbers.Real | Decimal):
+                return value
+            raise InvalidValueError(
+                f"{where} must be a number, got {type(value).__name__}: {value!r:.60}"
+            )
+    elif isinstance(ctype, Integer):
+
+        def check(value: Any) -> Any:
+            if value is None or isinstance(value, numbers.Integral):
+                return value
+            raise InvalidValueError(
+                f"{where} must be an integer, got {type(value).__name__}: {value!r:.60}"
+            )
+    elif isinstance(ctype, UTCDateTime):
+
+        def check(value: Any) -> Any:
+            if value is None or isinstance(value, datetime):
+                return value
+            raise InvalidValueError(
+                f"{where} must be a datetime, got {type(value).__name__}: {value!r:.60}"
+            )
+    else:
+        return None
+
     def _set(target: Any, value: Any, oldvalue: Any, initiator: Any) -> Any:
-        if isinstance(value, str) and len(value) > max_len:
-            return value[:max_len]
-        return value
+        return check(value)
 
     return _set
 
 
 @event.listens_for(ModelBase, "mapper_configured", propagate=True)
-def _install_truncation(mapper: Mapper[Any], class_: type[Any]) -> None:
-    """Cut over-long text to its column length on every backend, the same way.
+def _install_column_guards(mapper: Mapper[Any], class_: type[Any]) -> None:
+    """Check every value assigned to a mapped column as it is set, on every backend alike.
 
-    freqtrade cuts only ``enter_tag`` and ``exit_reason``; an over-long ``ft_order_tag``
-    then fails on PostgreSQL but not on SQLite. Here every bounded string column is cut.
+    A value of the wrong type, or an identifier longer than its column, raises
+    :class:`~tradeledger.exceptions.InvalidValueError` naming the attribute, before anything
+    reaches the database; over-long free text is cut (see :data:`CUT_COLUMNS`).
     """
+    if getattr(class_, "__truncate_strings__", True) is False:
+        return
     for prop in mapper.column_attrs:
-        if getattr(class_, "__truncate_strings__", True) is False:
-            return
-        col = prop.columns[0]
-        length = getattr(col.type, "length", None)
-        if isinstance(col.type, String) and length:
-            event.listen(getattr(class_, prop.key), "set", _truncate_listener(length), retval=True)
+        if prop.key not in class_.__dict__ and mapper.inherits is not None:
+            continue
+        listener = _column_guard(class_.__name__, prop.key, prop.columns[0])
+        if listener is not None:
+            event.listen(getattr(class_, prop.key), "set", listener, retval=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, delete, func, select
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, delete, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tradeledger.domain.custom_data import CustomDataWrapper, decode_custom_value
@@ -52,14 +52,30 @@ class _CustomData(ModelBase):
         stmt = select(cls)
         if trade_id is not None:
             stmt = stmt.where(cls.ft_trade_id == trade_id)
-        if key is not None:
-            stmt = stmt.where(func.lower(cls.cd_key) == key.lower())
-        return list(cls.session.scalars(stmt.order_by(cls.id)).all())
+        rows = cls.session.scalars(stmt.order_by(cls.id)).all()
+        if key is None:
+            return list(rows)
+        return [r for r in rows if r.cd_key.casefold() == key.casefold()]
 
 
 def _trade_clause(trade_id: int | None) -> Any:
     col = _CustomData.ft_trade_id
     return col.is_(None) if trade_id is None else col == trade_id
+
+
+def _rows(trade_id: int | None, key: str | None) -> list[_CustomData]:
+    """Rows of a trade, matched on ``key`` case-insensitively in Python.
+
+    SQL ``lower()`` is ASCII-only on SQLite, so a key with a non-ASCII capital would never be
+    found again; a trade has few entries, so they are filtered here with ``casefold``.
+    """
+    rows = _CustomData.session.scalars(
+        select(_CustomData).where(_trade_clause(trade_id)).order_by(_CustomData.id)
+    ).all()
+    if key is None:
+        return list(rows)
+    folded = key.casefold()
+    return [r for r in rows if r.cd_key.casefold() == folded]
 
 
 class _DatabaseCustomData:
@@ -68,14 +84,12 @@ class _DatabaseCustomData:
     def set(self, trade_id: int | None, key: str, cd_type: str, cd_value: str) -> None:
         session = _CustomData.session
         try:
-            row = session.scalars(
-                select(_CustomData).where(_trade_clause(trade_id),
-                                          func.lower(_CustomData.cd_key) == key.lower())
-            ).first()
-            if row is None:
+            found = _rows(trade_id, key)
+            if not found:
                 session.add(_CustomData(ft_trade_id=trade_id, cd_key=key, cd_type=cd_type,
                                         cd_value=cd_value, created_at=dt_now()))
             else:
+                row = found[0]
                 row.cd_type = cd_type
                 row.cd_value = cd_value
                 row.updated_at = dt_now()
@@ -85,18 +99,16 @@ class _DatabaseCustomData:
             raise
 
     def get(self, trade_id: int | None, key: str | None) -> list[Any]:
-        stmt = select(_CustomData).where(_trade_clause(trade_id))
-        if key is not None:
-            stmt = stmt.where(func.lower(_CustomData.cd_key) == key.lower())
-        return list(_CustomData.session.scalars(stmt.order_by(_CustomData.id)).all())
+        return list(_rows(trade_id, key))
 
     def delete(self, trade_id: int | None, key: str | None) -> None:
         session = _CustomData.session
-        stmt = delete(_CustomData).where(_trade_clause(trade_id))
-        if key is not None:
-            stmt = stmt.where(func.lower(_CustomData.cd_key) == key.lower())
         try:
-            session.execute(stmt)
+            if key is None:
+                session.execute(delete(_CustomData).where(_trade_clause(trade_id)))
+            else:
+                for row in _rows(trade_id, key):
+                    session.delete(row)
             session.commit()
         except BaseException:
             session.rollback()

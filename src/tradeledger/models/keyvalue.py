@@ -62,6 +62,10 @@ def _classify(value: Any) -> tuple[str, dict[str, Any]]:
         cols["float_value"] = value
         return "float", cols
     if isinstance(value, int):
+        if not -(2**31) <= value < 2**31:
+            raise InvalidValueError(
+                f"integer value {value} is outside the 32-bit range of the int_value column"
+            )
         cols["int_value"] = value
         return "int", cols
     raise InvalidValueError(f"Unknown value type {type(value).__name__} for key-value store")
