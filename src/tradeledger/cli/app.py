@@ -9,9 +9,9 @@ app = typer.Typer(
     help=(
         "Persistence for algorithmic trading: inspect, check, back up and migrate a "
         "tradeledger (or freqtrade) database.\n\n"
-        "Exit codes: 0 ok, 1 failure, 2 usage, 3 bad URL, 4 missing driver or optional package, 5 database "
-        "unavailable, 6 schema newer than this code, 7 schema error, 8 mode mismatch, "
-        "9 bad input, 10 check found problems, 11 missing file."
+        "Exit codes: 0 ok, 1 failure, 2 usage, 3 bad URL, 4 missing driver or optional "
+        "package, 5 database unavailable, 6 schema newer than this code, 7 schema error, "
+        "8 mode mismatch, 9 bad input, 10 check found problems, 11 missing file."
     ),
     no_args_is_help=True,
     add_completion=False,
