@@ -274,3 +274,23 @@ def test_malformed_urls_are_invalid_database_url(url: str) -> None:
     with pytest.raises(InvalidDatabaseURL) as info:
         init_db(url)
     assert SECRET not in str(info.value)
+
+
+def test_mysql_url_on_a_silent_port_fails_fast() -> None:
+    """PyMySQL would wait forever for a greeting from e.g. PostgreSQL's port."""
+    import socket
+
+    from sqlalchemy.engine import make_url
+
+    from tradeledger.db import _mysql_greeting_check
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    try:
+        with pytest.raises(DatabaseUnavailableError, match="greeting"):
+            _mysql_greeting_check(make_url(f"mysql+pymysql://root:{SECRET}@127.0.0.1:{port}/x"),
+                                  timeout=0.5)
+    finally:
+        srv.close()

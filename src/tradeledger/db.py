@@ -114,6 +114,8 @@ def mask_url(url: str | URL) -> str:
 def _normalise_url(db_url: str) -> URL:
     if not isinstance(db_url, str) or not db_url.strip():
         raise InvalidDatabaseURL(f"db_url must be a non-empty string, got {db_url!r}")
+    if "\x00" in db_url:
+        raise InvalidDatabaseURL("db_url contains a NUL character")
     if db_url == "sqlite:///":
         raise InvalidDatabaseURL(
             "Bad db-url sqlite:///. For in-memory database, please use `sqlite://`; "
@@ -137,6 +139,11 @@ def _normalise_url(db_url: str) -> URL:
         url = url.set(drivername=f"{backend}+{_DRIVERS[backend][0]}")
     if backend in ("mysql", "mariadb") and "charset" not in url.query:
         url = url.update_query_dict({"charset": "utf8mb4"})
+    if backend in ("mysql", "mariadb") and not url.database:
+        raise InvalidDatabaseURL(
+            f"db_url '{mask_url(url)}' names no database; MySQL/MariaDB URLs need one, "
+            "e.g. mysql://user@host/tradeledger"
+        )
     if backend not in ("sqlite", "postgresql", "mysql", "mariadb"):
         raise InvalidDatabaseURL(
             f"Given value for db_url: '{mask_url(url)}' names an unsupported database "
@@ -191,6 +198,8 @@ def _engine_options(url: URL, *, pool_size: int | None, pgbouncer: bool,
     elif backend == "postgresql":
         opts["pool_pre_ping"] = True
         connect_args: dict[str, Any] = {"application_name": "tradeledger"}
+        if "connect_timeout" not in url.query:
+            connect_args["connect_timeout"] = 10
         if pgbouncer:
             connect_args["prepare_threshold"] = None
         elif schema is not None:
@@ -215,9 +224,14 @@ def _prepare_sqlite_file(url: URL) -> None:
             f"directory of the SQLite database does not exist: {path.parent} "
             f"(db_url '{mask_url(url)}')"
         )
-    if not path.exists():
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-        os.close(fd)
+    try:
+        if not path.exists():
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+    except (ValueError, OSError) as exc:
+        raise InvalidDatabaseURL(
+            f"cannot create the SQLite database file of '{mask_url(url)}': {exc}"
+        ) from None
 
 
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -324,7 +338,32 @@ def create_db_engine(db_url: str, *, pool_size: int | None = None, pgbouncer: bo
     return engine
 
 
+def _mysql_greeting_check(url: URL, timeout: float = 10.0) -> None:
+    """Fail fast if a MySQL/MariaDB URL points at something that never greets.
+
+    PyMySQL waits for the server's greeting without a timeout, so a URL with the wrong port
+    (e.g. PostgreSQL's) would hang ``init_db`` forever.
+    """
+    import socket
+
+    if url.get_backend_name() not in ("mysql", "mariadb") or "unix_socket" in url.query:
+        return
+    host = url.host or "localhost"
+    port = url.port or 3306
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            if not sock.recv(1):
+                raise OSError("connection closed before the server greeting")
+    except OSError as exc:
+        raise DatabaseUnavailableError(
+            f"Cannot connect to database '{mask_url(url)}': no MySQL/MariaDB server greeting "
+            f"from {host}:{port} within {timeout:g} s ({exc or type(exc).__name__})"
+        ) from None
+
+
 def _check_connection(engine: Engine) -> None:
+    _mysql_greeting_check(engine.url)
     try:
         with engine.connect():
             pass

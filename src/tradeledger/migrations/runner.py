@@ -279,7 +279,7 @@ def _migration_connection(engine: Engine, lock_timeout: float,
         if path is not None:
             from filelock import FileLock
 
-            lock = FileLock(str(path) + ".tl-migrate.lock", timeout=lock_timeout)
+            lock = FileLock(str(path) + ".tl-migrate.lock", timeout=lock_timeout, mode=0o600)
             try:
                 stack.enter_context(lock)
             except TimeoutError as exc:  # filelock.Timeout subclasses TimeoutError

@@ -11,6 +11,7 @@ from sqlalchemy import Boolean, DateTime, Dialect, Enum, Float, Integer, MetaDat
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapper, scoped_session
 from sqlalchemy.orm import Session as _Session
+from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.types import String, TypeDecorator, TypeEngine
 
 from tradeledger.domain.timeutil import to_aware_utc, to_naive_utc
@@ -111,9 +112,18 @@ def _column_guard(class_name: str, key: str, col: Any) -> Any:
     not_null_text = False
 
     if isinstance(ctype, Enum):
+        enum_class = ctype.enum_class
+        allowed: set[Any] = set(ctype.enums)
+        if enum_class is not None:
+            allowed |= {m.value for m in enum_class}
 
         def check(value: Any) -> Any:
-            return value
+            if value is None or (enum_class is not None and isinstance(value, enum_class)):
+                return value
+            if isinstance(value, str) and value in allowed:
+                return value
+            raise InvalidValueError(
+                f"{where} must be one of {sorted(allowed)}, got {value!r:.60}")
     elif isinstance(ctype, String):
         length = getattr(ctype, "length", None)
         cut = key in CUT_COLUMNS
@@ -177,7 +187,16 @@ def _column_guard(class_name: str, key: str, col: Any) -> Any:
     else:
         return None
 
+    # Non-text NOT NULL columns are checked on trades only: order fields are filled in steps
+    # from CCXT data (freqtrade-compatible parsing may leave ft_price unset until commit).
+    required = (class_name == "Trade" and not col.nullable and not col.primary_key
+                and not col.foreign_keys)
+
     def _set(target: Any, value: Any, oldvalue: Any, initiator: Any) -> Any:
+        if isinstance(value, ClauseElement):  # a SQL expression, e.g. func.now()
+            return value
+        if value is None and required:
+            raise InvalidValueError(f"{where} is required (got None)")
         return check(value)
 
     return _set
