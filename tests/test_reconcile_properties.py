@@ -93,3 +93,11 @@ def test_reconcile_converges(entry: str, exit_action: str, place_exit: bool,
         assert second.trades_recalculated == ()
     finally:
         close_db()
+
+
+def test_partially_filled_entry_and_external_exit_booked_together() -> None:
+    """Regression: booking the entry recalculated with the adopted exit already present, and
+    booking that exit afterwards closed the trade although 0.5 was still held."""
+    test_reconcile_converges.hypothesis.inner_test(  # type: ignore[attr-defined]
+        entry="partial_cancel", exit_action="none", place_exit=False,
+        externals=[("sell", True)], with_positions=True, prefill=False)

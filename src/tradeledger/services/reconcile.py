@@ -47,6 +47,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -911,8 +912,14 @@ def apply_reconciliation(
                     )
                 session.flush()
                 recalculated: list[int] = []
+                per_trade: dict[int, tuple[Any, list[Order]]] = {}
                 for trade, order in sorted(to_book, key=lambda item: item[1].id or 0):
-                    trade.update_trade(order)
+                    per_trade.setdefault(id(trade), (trade, []))[1].append(order)
+                for trade, orders in per_trade.values():
+                    if len(orders) == 1:
+                        trade.update_trade(orders[0])
+                    else:
+                        _book_many(trade, orders)
                     if trade.id not in recalculated:
                         recalculated.append(trade.id)
                 session.flush()
@@ -922,6 +929,38 @@ def apply_reconciliation(
             raise
     logger.info("Reconciliation %s applied %d changes", run_id, len(changes))
     return ApplyResult(run_id, False, tuple(changes), tuple(recalculated))
+
+
+def _book_many(trade: Any, orders: list[Order]) -> None:
+    """Book several orders of one trade at once.
+
+    ``update_trade`` per order would count an exit twice: the first entry's recalculation
+    already includes every filled order of the trade, and the exit's own close check then
+    sees the remaining amount equal to its size. Instead: recalculate once, and close only
+    when the filled orders leave no position.
+    """
+    entry_side = trade.entry_side
+    net = 0.0
+    last_exit: Order | None = None
+    for o in trade.orders:
+        if o.ft_is_open or not o.filled or o.status not in NON_OPEN_EXCHANGE_STATES:
+            continue
+        if o.ft_order_side == entry_side:
+            net += o.safe_amount_after_fee
+        else:
+            net -= o.safe_amount_after_fee
+            last_exit = o
+    for o in orders:  # the funding hand-over and exit reasons that update_trade would do
+        if o.ft_order_side != "stoploss" and o.funding_fee is None:
+            o.funding_fee = trade.funding_fee_running or 0.0
+            trade.funding_fee_running = 0.0
+        if o.ft_order_side == "stoploss" and not o.ft_is_open:
+            trade.close_rate_requested = trade.stop_loss
+            trade.exit_reason = "stoploss_on_exchange"
+    trade.recalc_trade_from_orders()
+    if last_exit is not None and (net <= 0 or math.isclose(net, 0.0, abs_tol=1e-12)):
+        trade.close(last_exit.safe_price)
+    trade._commit()
 
 
 def _preview(d: Difference) -> AppliedChange:
