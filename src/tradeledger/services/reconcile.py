@@ -59,7 +59,12 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from tradeledger.domain.enums import NON_OPEN_EXCHANGE_STATES, ExitType
-from tradeledger.domain.order import LocalOrder, fee_from_ccxt, validate_ccxt_order
+from tradeledger.domain.order import (
+    ORDER_FIELDS,
+    LocalOrder,
+    fee_from_ccxt,
+    validate_ccxt_order,
+)
 from tradeledger.domain.timeutil import dt_now, to_aware_utc
 from tradeledger.exceptions import InvalidOrderError
 from tradeledger.models.order import Order
@@ -83,34 +88,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_ORDER_COLUMNS = (
-    "id",
-    "ft_trade_id",
-    "ft_order_side",
-    "ft_pair",
-    "ft_is_open",
-    "ft_amount",
-    "ft_price",
-    "ft_cancel_reason",
-    "order_id",
-    "status",
-    "symbol",
-    "order_type",
-    "side",
-    "price",
-    "average",
-    "amount",
-    "filled",
-    "remaining",
-    "cost",
-    "stop_price",
-    "order_date",
-    "order_filled_date",
-    "order_update_date",
-    "funding_fee",
-    "ft_fee_base",
-    "ft_order_tag",
-)
+_ORDER_COLUMNS = ORDER_FIELDS
 _TRADE_FIELDS = (
     "id",
     "pair",
