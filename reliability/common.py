@@ -220,6 +220,12 @@ class LogScanner(logging.Handler):
         self.records = 0
         self.leaks: list[str] = []
 
+    def report_to(self, fig: Figures, prefix: str = "password leaked") -> None:
+        """Record how many log records were scanned, and every leak as a violation."""
+        fig.set("log_records_scanned", self.records)
+        for leak in self.leaks:
+            fig.violation(f"{prefix}: {leak}")
+
     def emit(self, record: logging.LogRecord) -> None:
         self.records += 1
         try:

@@ -514,9 +514,7 @@ def main(args: argparse.Namespace) -> Figures:
             injected_faults(backend, args.size, rng, fig, wd, scanner)
         if "sqlite" in parse_backends(args.backends):
             disk_full(max(20, args.size // 4), rng, fig, wd, scanner)
-    fig.set("log_records_scanned", scanner.records)
-    for leak in scanner.leaks:
-        fig.violation(f"password leaked: {leak}")
+    scanner.report_to(fig)
     return fig
 
 

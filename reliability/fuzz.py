@@ -318,9 +318,7 @@ def main(args: argparse.Namespace) -> Figures:
         finally:
             os.chdir(cwd)
             close_db()
-    fig.set("log_records_scanned", scanner.records)
-    for leak in scanner.leaks:
-        fig.violation(f"password leaked: {leak}")
+    scanner.report_to(fig)
     return fig
 
 

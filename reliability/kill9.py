@@ -458,9 +458,7 @@ def main(args: argparse.Namespace) -> Figures:
     with scanner.installed(), workdir("kill9") as wd:
         for backend in parse_backends(args.backends):
             campaign_backend(backend, args.size, rng, fig, wd, args.max_seconds)
-    fig.set("log_records_scanned", scanner.records)
-    for leak in scanner.leaks:
-        fig.violation(f"password in log: {leak}")
+    scanner.report_to(fig, "password in log")
     return fig
 
 

@@ -202,9 +202,7 @@ def main(args: argparse.Namespace) -> Figures:
             _pgbench(db.name, rows, commits, wd, fig)
         finally:
             db.drop()
-    fig.set("log_records_scanned", scanner.records)
-    for leak in scanner.leaks:
-        fig.violation(f"password leaked: {leak}")
+    scanner.report_to(fig)
     return fig
 
 

@@ -319,9 +319,7 @@ def main(args: argparse.Namespace) -> Figures:
             for k in range(args.size):
                 _round(backend, rng, fig, wd, k)
             version_skew(backend, fig, wd)
-    fig.set("log_records_scanned", scanner.records)
-    for leak in scanner.leaks:
-        fig.violation(f"password leaked: {leak}")
+    scanner.report_to(fig)
     return fig
 
 

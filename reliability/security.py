@@ -392,10 +392,8 @@ def main(args: argparse.Namespace) -> Figures:
         for backend in backends:
             hostile_text(backend, fig, wd)
             guard_cycles(backend, args.size, fig, wd, scanner)
-    fig.set("log_records_scanned", scanner.records)
     fig.set("password_leaks", len(scanner.leaks))
-    for leak in scanner.leaks:
-        fig.violation(f"password leaked: {leak}")
+    scanner.report_to(fig)
     return fig
 
 

@@ -361,9 +361,7 @@ def main(args: argparse.Namespace) -> Figures:
             sqlite_soak(args.size, args.seconds, rng, fig, wd)
         if "postgresql" in backends:
             postgres_units(args.size, rng, fig, wd)
-    fig.set("log_records_scanned", scanner.records)
-    for leak in scanner.leaks:
-        fig.violation(f"password leaked: {leak}")
+    scanner.report_to(fig)
     return fig
 
 
