@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -10,9 +9,8 @@ from rich.table import Table
 
 from tradeledger.cli.app import app
 from tradeledger.cli.common import DEFAULT_DB, DbOption, console, handle_errors, shown
-from tradeledger.cli.options import dumps, parse_date, validate_pair, validate_side
+from tradeledger.cli.options import dumps, lock_window_end, validate_pair, validate_side
 from tradeledger.domain.timeutil import dt_now
-from tradeledger.exceptions import InvalidValueError
 
 __all__ = ["fleet_app"]
 
@@ -103,19 +101,8 @@ def lock_cmd(
 
     validate_pair(pair, allow_all=True)
     validate_side(side, allowed=("long", "short", "*"))
-    if (minutes is None) == (until is None):
-        raise InvalidValueError("give exactly one of --minutes or --until")
     now = dt_now()
-    if minutes is not None:
-        if minutes <= 0:
-            raise InvalidValueError(f"--minutes: expected > 0, got {minutes}")
-        end = now + timedelta(minutes=minutes)
-    else:
-        parsed = parse_date(until, name="--until")
-        assert parsed is not None
-        end = parsed
-        if end <= now:
-            raise InvalidValueError(f"--until: {until} is not in the future")
+    end = lock_window_end(minutes, until, now)
     lock_id = lock_all_bots(db, pair, end, reason, side=side, now=now, created_by=by)
     console.print(f"fleet lock {lock_id}: {pair} (side {side}) until "
                   f"{end:%Y-%m-%d %H:%M:%S} UTC: {reason}")

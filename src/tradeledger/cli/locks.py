@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -11,7 +10,13 @@ from sqlalchemy import select
 
 from tradeledger.cli.app import app
 from tradeledger.cli.common import DEFAULT_DB, DbOption, console, handle_errors, shown
-from tradeledger.cli.options import dumps, open_db, parse_date, validate_pair, validate_side
+from tradeledger.cli.options import (
+    dumps,
+    lock_window_end,
+    open_db,
+    validate_pair,
+    validate_side,
+)
 from tradeledger.domain.timeutil import dt_now
 from tradeledger.exceptions import InvalidValueError
 from tradeledger.services.journal import journal_actor
@@ -92,17 +97,8 @@ def add_cmd(
 
     validate_pair(pair, allow_all=True)
     validate_side(side, allowed=("long", "short", "*"))
-    if (minutes is None) == (until is None):
-        raise InvalidValueError("give exactly one of --minutes or --until")
     now = dt_now()
-    if minutes is not None:
-        if minutes <= 0:
-            raise InvalidValueError(f"--minutes: expected > 0, got {minutes}")
-        end = now + timedelta(minutes=minutes)
-    else:
-        end = parse_date(until, name="--until")  # type: ignore[assignment]
-        if end <= now:
-            raise InvalidValueError(f"--until: {until} is not in the future")
+    end = lock_window_end(minutes, until, now)
     open_db(db, write=True)
     PairLocks.timeframe = timeframe
     with journal_actor("cli"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -69,6 +69,25 @@ def parse_date(value: str | None, *, name: str) -> datetime | None:
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def lock_window_end(minutes: float | None, until: str | None, now: datetime) -> datetime:
+    """End of a lock asked for as ``--minutes`` or ``--until`` (exactly one of them).
+
+    Raises:
+        InvalidValueError: both or neither given, a non-positive duration, or an end in the past.
+    """
+    if (minutes is None) == (until is None):
+        raise InvalidValueError("give exactly one of --minutes or --until")
+    if minutes is not None:
+        if minutes <= 0:
+            raise InvalidValueError(f"--minutes: expected > 0, got {minutes}")
+        return now + timedelta(minutes=minutes)
+    end = parse_date(until, name="--until")
+    assert end is not None
+    if end <= now:
+        raise InvalidValueError(f"--until: {until} is not in the future")
+    return end
 
 
 def jsonable(value: Any) -> Any:
