@@ -14,12 +14,21 @@ Dialect choices:
   lock up front instead of failing with "database is locked" when upgrading a read lock.
   New database files are created readable by their owner only.
 * ``sqlite://``: one shared in-memory connection, usable from every thread.
-* PostgreSQL: psycopg 3 (``postgresql://`` means ``postgresql+psycopg://``), ``pool_pre_ping``;
-  ``pgbouncer=True`` turns server-side prepared statements off (transaction pooling);
-  ``schema="bot_a"`` confines the bot to its own schema (``search_path``, see
-  :mod:`tradeledger.services.fleet`).
+* PostgreSQL: psycopg 3 (``postgresql://`` means ``postgresql+psycopg://``), stale-connection
+  check on checkout (see :data:`PING_AFTER_IDLE_S`); ``pgbouncer=True`` turns server-side
+  prepared statements off (transaction pooling); ``schema="bot_a"`` confines the bot to its
+  own schema (``search_path``, see :mod:`tradeledger.services.fleet`).
 * MariaDB/MySQL: PyMySQL, ``utf8mb4``, ``READ COMMITTED`` (so a long-lived session sees
-  rows other bots commit), ``pool_pre_ping``.
+  rows other bots commit), the same stale-connection check, ``pool_recycle`` one hour.
+
+Stale connections (server databases): a pooled connection that sat idle in the pool for
+:data:`PING_AFTER_IDLE_S` seconds or more is pinged (``SELECT 1``) before it is handed out,
+and replaced (the whole pool is invalidated) if the server no longer answers -- what
+SQLAlchemy's ``pool_pre_ping`` does, minus its round trip on every checkout: a session gives
+its connection back at each commit and takes it again for the next flush microseconds later,
+so a bot committing in a loop paid one extra round trip per commit. A connection that dies
+between two such close checkouts fails its next statement with a disconnect error, which
+invalidates the pool (the next attempt reconnects; see :mod:`tradeledger.services.retry`).
 """
 
 from __future__ import annotations
@@ -28,7 +37,9 @@ import logging
 import os
 import re
 import threading
+import time
 import uuid
+import weakref
 from collections.abc import Sequence
 from contextvars import ContextVar, Token
 from pathlib import Path
@@ -37,7 +48,13 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    InterfaceError,
+    InvalidatePoolError,
+    NoSuchModuleError,
+)
 from sqlalchemy.exc import OperationalError as SAOperationalError
 from sqlalchemy.orm import close_all_sessions, scoped_session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -51,6 +68,7 @@ from tradeledger.exceptions import (
 
 __all__ = [
     "DEFAULT_DB_URL",
+    "PING_AFTER_IDLE_S",
     "MigrateMode",
     "close_db",
     "get_engine",
@@ -65,6 +83,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_DB_URL = "sqlite:///tradeledger.sqlite"
+#: A pooled server connection idle at least this long (seconds) is pinged before use.
+PING_AFTER_IDLE_S = 1.0
 MigrateMode = Literal["auto", "check", "off"]
 
 _request_id_ctx_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -196,7 +216,6 @@ def _engine_options(url: URL, *, pool_size: int | None, pgbouncer: bool,
         elif pool_size is not None:
             opts["pool_size"] = pool_size
     elif backend == "postgresql":
-        opts["pool_pre_ping"] = True
         connect_args: dict[str, Any] = {"application_name": "tradeledger"}
         if "connect_timeout" not in url.query:
             connect_args["connect_timeout"] = 10
@@ -209,12 +228,46 @@ def _engine_options(url: URL, *, pool_size: int | None, pgbouncer: bool,
         if pool_size is not None:
             opts["pool_size"] = pool_size
     else:
-        opts["pool_pre_ping"] = True
         opts["pool_recycle"] = 3600
         opts["isolation_level"] = "READ COMMITTED"
         if pool_size is not None:
             opts["pool_size"] = pool_size
     return opts
+
+
+_IDLE_KEY = "tl_idle_since"
+
+
+def _install_idle_ping(engine: Engine) -> None:
+    """Ping a pooled connection on checkout only if it sat idle >= ``PING_AFTER_IDLE_S``."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_conn: Any, record: Any) -> None:
+        if dbapi_conn is not None:
+            record.info[_IDLE_KEY] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get(_IDLE_KEY)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return  # just connected, or back in the pool a moment ago
+        try:
+            alive = dialect.do_ping(dbapi_conn)
+        except dialect.loaded_dbapi.Error as exc:
+            if not dialect.is_disconnect(exc, dbapi_conn, None):
+                raise
+            alive = False
+        if not alive:  # the pool drops every older connection and connects anew
+            raise InvalidatePoolError("stale connection: the server did not answer a ping")
+
+
+_SCHEMAS: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+
+
+def engine_schema(engine: Engine) -> str | None:
+    """The PostgreSQL schema an engine of :func:`create_db_engine` confines the bot to."""
+    return _SCHEMAS.get(engine)
 
 
 def _prepare_sqlite_file(url: URL) -> None:
@@ -333,8 +386,12 @@ def create_db_engine(db_url: str, *, pool_size: int | None = None, pgbouncer: bo
         ) from None
     if is_file:
         _install_sqlite_file_events(engine, sqlite_synchronous.upper(), busy_timeout_ms)
-    if schema is not None and pgbouncer:
-        _install_schema_per_transaction(engine, schema)
+    if url.get_backend_name() != "sqlite":
+        _install_idle_ping(engine)
+    if schema is not None:
+        _SCHEMAS[engine] = schema
+        if pgbouncer:
+            _install_schema_per_transaction(engine, schema)
     return engine
 
 
