@@ -59,12 +59,16 @@ class QueryContext:
         dialect: ``sqlite``, ``postgresql`` or ``mysql`` (MariaDB).
         timescale: use TimescaleDB's ``time_bucket`` for day and week buckets.
         backtesting: the context is a snapshot of backtesting trades.
+        use_cache: answer repeated statements from the result cache of
+            :mod:`~tradeledger.services.analytics.cache` (only where migration ``tl_0005``
+            installed its triggers; never for backtesting snapshots).
     """
 
     bind: Any
     dialect: str
     timescale: bool = False
     backtesting: bool = False
+    use_cache: bool = True
     _keep: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -78,7 +82,14 @@ class QueryContext:
         return orders_table()
 
     def execute(self, stmt: Executable) -> Any:
-        """Run ``stmt`` and return its ``Result``."""
+        """Run ``stmt`` and return its ``Result`` (from the result cache when it is valid)."""
+        if self.use_cache and not self.backtesting:
+            from tradeledger.services.analytics.cache import cached_execute
+
+            return cached_execute(self.bind, self.dialect, stmt, self._run)
+        return self._run(stmt)
+
+    def _run(self, stmt: Executable) -> Any:
         if isinstance(self.bind, Engine):
             with self.bind.connect() as conn:
                 result = conn.execute(stmt)

@@ -1,0 +1,223 @@
+"""Result cache of the analytics queries, correct across processes and connections.
+
+Every analytics statement reads only the ``trades`` and ``orders`` tables. Migration
+``tl_0005`` adds the table ``tl_analytics_state`` (``slot``, ``token``) and triggers on both
+tables (SQLite: after every ``INSERT``/``UPDATE``/``DELETE`` row; PostgreSQL: after
+every ``INSERT``/``UPDATE``/``DELETE``/``TRUNCATE`` statement) that write a fresh random
+``token`` into the table *in the writing transaction*. The tokens therefore name a state of
+the two tables as the reading transaction sees it:
+
+* a commit touching trades or orders changes a token, visibly for every later reader;
+* a transaction's own uncommitted writes change the token it reads (a random one, never seen
+  again once rolled back), so results computed on them are never served to anybody else;
+* a restored backup brings back its own tokens with its own data.
+
+:func:`cached_execute` reads the tokens with one point query before a statement, serves a
+result computed for the same tokens, and stores a freshly computed one only if the tokens
+read again after it are still the same (nothing was committed in between, whatever the
+isolation level). PostgreSQL spreads the writers over 16 slots (by backend id) so that
+concurrent bots do not queue on one row; SQLite has one slot. MariaDB/MySQL get the table but
+no triggers (``TRUNCATE`` fires none there), so the cache is off on them.
+
+The cache is per process (a bounded LRU of small results, keyed by database URL, tokens and
+the statement's SQLAlchemy cache key with its parameters). It is used only when the state
+table and all its triggers are present (checked once per engine, the triggers again with
+every token read); otherwise, in backtesting snapshots, and for statements that are not
+cacheable, statements simply run.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Integer, PrimaryKeyConstraint, Table, text
+from sqlalchemy.engine import Connection, Engine, Result
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql import Executable
+
+from tradeledger.models.base import ModelBase
+
+__all__ = [
+    "MAX_ENTRIES",
+    "MAX_ROWS",
+    "SLOTS",
+    "STATE_TABLE",
+    "cache_clear",
+    "cache_stats",
+    "cached_execute",
+    "state_table",
+    "trigger_names",
+]
+
+STATE_TABLE = "tl_analytics_state"
+#: Token slots per dialect (writers pick one by backend / connection id).
+SLOTS: dict[str, int] = {"sqlite": 1, "postgresql": 16, "mysql": 0}
+#: Results with more rows are not kept.
+MAX_ROWS = 5_000
+#: Entries kept (least recently used dropped first).
+MAX_ENTRIES = 512
+
+#: The table, also in the models' metadata so that it matches the migration head.
+state_table = Table(
+    STATE_TABLE,
+    ModelBase.metadata,
+    Column("slot", Integer, nullable=False, autoincrement=False),
+    Column("token", BigInteger, nullable=False),
+    PrimaryKeyConstraint("slot", name=f"{STATE_TABLE}_pkey"),
+)
+
+
+def trigger_names(dialect: str) -> tuple[str, ...]:
+    """Names of the triggers ``tl_0005`` creates on ``dialect`` (``sqlite``/``postgresql``)."""
+    ops = ("ins", "upd", "del", "trunc") if dialect == "postgresql" else ("ins", "upd", "del")
+    return tuple(f"tl_analytics_{table}_{op}" for table in ("trades", "orders") for op in ops)
+
+
+def _in_list(names: tuple[str, ...]) -> str:
+    return ", ".join(f"'{n}'" for n in names)
+
+
+def _token_sql(dialect: str) -> str:
+    names = _in_list(trigger_names(dialect))
+    if dialect == "sqlite":
+        triggers = (f"SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
+                    f"AND name IN ({names})")
+    else:  # postgresql (MariaDB/MySQL have no triggers: the cache is off there)
+        triggers = (f"SELECT count(*) FROM pg_trigger WHERE tgname IN ({names}) AND tgrelid IN "
+                    f"(to_regclass('trades'), to_regclass('orders'))")
+    return f"SELECT slot, token, ({triggers}) AS n FROM {STATE_TABLE} ORDER BY slot"
+
+
+def _exists_sql(dialect: str) -> str:
+    if dialect == "sqlite":
+        return (f"SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+                f"AND name = '{STATE_TABLE}'")
+    return (f"SELECT count(*) FROM (SELECT to_regclass('{STATE_TABLE}') AS r) x "
+            "WHERE r IS NOT NULL")
+
+
+_lock = threading.Lock()
+_entries: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_available: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+_stats = {"hits": 0, "misses": 0, "stored": 0, "bypassed": 0}
+
+
+def cache_clear() -> None:
+    """Forget every cached result and every engine's availability check."""
+    with _lock:
+        _entries.clear()
+        _available.clear()
+        for key in _stats:
+            _stats[key] = 0
+
+
+def cache_stats() -> dict[str, int]:
+    """Counters since the last :func:`cache_clear`: hits, misses, stored, bypassed, entries."""
+    with _lock:
+        return {**_stats, "entries": len(_entries)}
+
+
+def _engine_of(bind: Any) -> Engine | None:
+    if isinstance(bind, Engine):
+        return bind
+    if isinstance(bind, Connection):
+        return bind.engine
+    get_bind = getattr(bind, "get_bind", None)
+    if get_bind is None:
+        return None
+    try:
+        found = get_bind()
+    except SQLAlchemyError:
+        return None
+    if isinstance(found, Connection):
+        return found.engine
+    return found if isinstance(found, Engine) else None
+
+
+def _run_text(bind: Any, sql: str) -> list[Any]:
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            return list(conn.execute(text(sql)))
+    return list(bind.execute(text(sql)))
+
+
+def _read_tokens(bind: Any, dialect: str) -> tuple[int, ...] | None:
+    """The tokens, or None when a trigger is missing (then nothing may be cached)."""
+    rows = _run_text(bind, _token_sql(dialect))
+    if not rows or int(rows[0][2]) != len(trigger_names(dialect)):
+        return None
+    return tuple(int(r[1]) for r in rows)
+
+
+def _is_available(engine: Engine, bind: Any, dialect: str) -> bool:
+    known = _available.get(engine)
+    if known is not None:
+        return known
+    ok = bool(_run_text(bind, _exists_sql(dialect))[0][0])
+    if ok:
+        ok = _read_tokens(bind, dialect) is not None
+    with _lock:
+        _available[engine] = ok
+    return ok
+
+
+def _freeze_param(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return tuple(_freeze_param(v) for v in value)
+    hash(value)
+    return value
+
+
+def _statement_key(stmt: Executable) -> tuple[Any, ...] | None:
+    gen = getattr(stmt, "_generate_cache_key", None)
+    if gen is None:
+        return None
+    cache_key = gen()
+    if cache_key is None:
+        return None
+    try:
+        params = tuple(_freeze_param(b.effective_value) for b in cache_key.bindparams)
+        hash(cache_key.key)
+    except TypeError:
+        return None
+    return (cache_key.key, params)
+
+
+def cached_execute(
+    bind: Any, dialect: str, stmt: Executable, run: Callable[[Executable], Result[Any]]
+) -> Result[Any]:
+    """Run ``stmt`` through ``run`` or answer it from the cache (see the module docstring)."""
+    engine = _engine_of(bind) if SLOTS.get(dialect) else None
+    key = _statement_key(stmt) if engine is not None else None
+    if engine is None or key is None or not _is_available(engine, bind, dialect):
+        with _lock:
+            _stats["bypassed"] += 1
+        return run(stmt)
+    tokens = _read_tokens(bind, dialect)
+    if tokens is None:
+        with _lock:
+            _stats["bypassed"] += 1
+        return run(stmt)
+    full_key = (engine.url.render_as_string(hide_password=True), tokens, key)
+    with _lock:
+        frozen = _entries.get(full_key)
+        if frozen is not None:
+            _entries.move_to_end(full_key)
+            _stats["hits"] += 1
+    if frozen is not None:
+        return frozen()  # type: ignore[no-any-return]
+    frozen = run(stmt).freeze()
+    with _lock:
+        _stats["misses"] += 1
+    if len(frozen.data) <= MAX_ROWS and _read_tokens(bind, dialect) == tokens:
+        with _lock:
+            _entries[full_key] = frozen
+            _entries.move_to_end(full_key)
+            _stats["stored"] += 1
+            while len(_entries) > MAX_ENTRIES:
+                _entries.popitem(last=False)
+    return frozen()
