@@ -1,0 +1,249 @@
+"""The analytics result cache (migration ``tl_0005``) never serves a stale answer.
+
+Every check compares the cached path with the same query run without the cache
+(``use_cache=False``) after writes made by other connections, other processes, the reader's
+own uncommitted transaction (then rolled back), bulk Core statements and freqtrade-style raw
+SQL, on every backend (MariaDB: the cache is off, answers still right).
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import tradeledger
+from tests.conftest import make_backend_url, selected_backends
+from tradeledger.db import close_db, init_db
+from tradeledger.models import Order, Trade
+from tradeledger.services.analytics import AnalyticsService, TradeFilter
+from tradeledger.services.analytics import cache as acache
+from tradeledger.services.analytics._sql import normalise_dialect
+from tradeledger.services.analytics.context import default_context
+from tradeledger.services.analytics.performance import _generic
+
+D0 = datetime(2024, 1, 1, tzinfo=UTC)
+PAIRS = ("BTC/USDT", "ETH/USDT", "LTC/USDT")
+
+
+@pytest.fixture(params=selected_backends())
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    url, drop = make_backend_url(request.param, tmp_path)
+    init_db(url)
+    acache.cache_clear()
+    try:
+        yield request.param, url
+    finally:
+        close_db()
+        drop()
+
+
+def trade_row(tid: int, *, closed: bool = True, profit: float = 1.0) -> dict[str, Any]:
+    return {
+        "id": tid, "exchange": "binance", "pair": PAIRS[tid % 3], "is_open": not closed,
+        "fee_open": 0.001, "fee_close": 0.001, "open_rate": 100.0,
+        "close_rate": 101.0 if closed else None, "close_profit": profit / 100 if closed else None,
+        "close_profit_abs": profit if closed else None, "stake_amount": 100.0,
+        "max_stake_amount": 100.0, "amount": 1.0, "open_date": D0 + timedelta(hours=tid),
+        "close_date": D0 + timedelta(hours=tid + 1) if closed else None,
+        "exit_reason": "roi" if closed else None, "enter_tag": f"t{tid % 2}", "strategy": "S",
+        "leverage": 1.0, "is_short": False, "record_version": 2, "realized_profit": 0.0,
+        "stop_loss": 90.0, "initial_stop_loss": 90.0, "min_rate": 99.0, "max_rate": 102.0,
+    }
+
+
+def order_row(oid: int, tid: int, side: str, filled: float) -> dict[str, Any]:
+    return {
+        "id": oid, "ft_trade_id": tid, "ft_order_side": side, "ft_pair": PAIRS[tid % 3],
+        "ft_is_open": False, "ft_amount": 1.0, "ft_price": 100.0, "order_id": f"o{oid}",
+        "status": "closed", "side": side,
+        "order_type": "limit", "price": 100.0, "average": 100.0, "amount": 1.0,
+        "filled": filled, "remaining": 0.0, "cost": 100.0 * filled,
+    }
+
+
+def fresh(bind: Any) -> list[tuple[str, float, float, int]]:
+    """The overall performance computed without the cache."""
+    ctx = replace(default_context(bind), use_cache=False)
+    return _generic(ctx, "pair", [ctx.trades.c.is_open.is_(False)])
+
+
+def cached() -> list[tuple[str, float, float, int]]:
+    return [(r["pair"], r["profit_ratio"], r["profit_abs"], r["count"])
+            for r in Trade.get_overall_performance()]
+
+
+def seed(engine: sa.Engine, n: int = 6) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.insert(Trade.__table__), [trade_row(i, profit=i - 3.0)
+                                                  for i in range(1, n + 1)])
+        conn.execute(sa.insert(Order.__table__),
+                     [order_row(i, i, "buy", 1.0) for i in range(1, n + 1)])
+
+
+def test_migration_installs_table_and_triggers(db: tuple[str, str]) -> None:
+    engine = tradeledger.db.get_engine()
+    dialect = normalise_dialect(engine.dialect.name)
+    with engine.connect() as conn:
+        slots = conn.execute(sa.select(acache.state_table.c.slot)).scalars().all()
+    assert sorted(slots) == list(range(acache.SLOTS[dialect]))
+    if dialect == "mysql":
+        return
+    with engine.connect() as conn:
+        tokens = acache._read_tokens(conn, dialect)
+    assert tokens is not None and len(tokens) == acache.SLOTS[dialect]
+
+
+def test_repeated_call_is_served_from_the_cache(db: tuple[str, str]) -> None:
+    backend, _url = db
+    engine = tradeledger.db.get_engine()
+    seed(engine)
+    first = cached()
+    assert first == fresh(Trade.session) and len(first) == 3
+    before = acache.cache_stats()
+    assert cached() == first
+    after = acache.cache_stats()
+    if backend == "mariadb":
+        assert after["hits"] == before["hits"] == 0 and after["bypassed"] > before["bypassed"]
+    else:
+        assert after["hits"] == before["hits"] + 1
+
+
+def test_other_connection_writes_invalidate(db: tuple[str, str]) -> None:
+    _backend, url = db
+    engine = tradeledger.db.get_engine()
+    seed(engine)
+    # sqlite:// is one shared connection: "another connection" is an engine on it
+    other = engine if url == "sqlite://" else tradeledger.db.create_db_engine(url)
+    try:
+        rng = random.Random(7)
+        next_id = 100
+        for step in range(12):
+            assert cached() == fresh(Trade.session), step
+            Trade.session.rollback()  # end the read transaction: see the other's commits
+            with other.begin() as conn:
+                kind = step % 6
+                if kind == 0:  # a new closed trade with its entry order
+                    conn.execute(sa.insert(Trade.__table__), [trade_row(next_id, profit=2.5)])
+                    conn.execute(sa.insert(Order.__table__),
+                                 [order_row(next_id, next_id, "buy", 2.0)])
+                    next_id += 1
+                elif kind == 1:  # profit of one trade changes
+                    conn.execute(sa.update(Trade.__table__).where(Trade.__table__.c.id == 2)
+                                 .values(close_profit_abs=rng.uniform(-5, 5)))
+                elif kind == 2:  # an order's fill changes the capital only
+                    conn.execute(sa.update(Order.__table__).where(Order.__table__.c.id == 3)
+                                 .values(filled=rng.uniform(0.5, 3)))
+                elif kind == 3:  # an order disappears: fallback capital
+                    conn.execute(sa.delete(Order.__table__).where(
+                        Order.__table__.c.id == 4 + step))
+                elif kind == 4:  # raw SQL as freqtrade or a script would write it
+                    conn.exec_driver_sql("UPDATE trades SET pair = 'XRP/USDT' WHERE id = 1")
+                else:  # a trade is reopened
+                    conn.execute(sa.update(Trade.__table__).where(Trade.__table__.c.id == 5)
+                                 .values(is_open=True))
+            Trade.session.rollback()
+        assert cached() == fresh(Trade.session)
+    finally:
+        if other is not engine:
+            other.dispose()
+
+
+def test_own_uncommitted_writes_never_leak(db: tuple[str, str]) -> None:
+    _backend, _url = db
+    engine = tradeledger.db.get_engine()
+    seed(engine)
+    base = cached()
+    session = Trade.session
+    session.execute(sa.insert(Trade.__table__), [trade_row(50, profit=40.0)])
+    session.execute(sa.insert(Order.__table__), [order_row(50, 50, "buy", 1.0)])
+    inside = cached()  # sees its own uncommitted rows
+    assert inside == fresh(session) and inside != base
+    assert cached() == inside
+    session.rollback()
+    assert cached() == base == fresh(session)
+    # the same write, committed: its answer equals what the rolled-back transaction saw
+    session.execute(sa.insert(Trade.__table__), [trade_row(50, profit=40.0)])
+    session.execute(sa.insert(Order.__table__), [order_row(50, 50, "buy", 1.0)])
+    session.commit()
+    assert cached() == inside == fresh(session)
+
+
+def test_orm_write_paths_invalidate(db: tuple[str, str]) -> None:
+    _backend, _url = db
+    seed(tradeledger.db.get_engine())
+    assert cached() == fresh(Trade.session)
+    trade = Trade.session.get(Trade, 1)
+    assert trade is not None
+    trade.close_profit_abs = 123.0
+    Trade.commit()
+    assert cached() == fresh(Trade.session)
+    assert {r[0]: r[2] for r in cached()}["ETH/USDT"] == pytest.approx(124.0)  # -2 + 1 → 123 + 1
+    order = Trade.session.get(Order, 2)
+    assert order is not None
+    Trade.session.delete(order)
+    Trade.commit()
+    assert cached() == fresh(Trade.session)
+
+
+def test_service_metrics_match_uncached(db: tuple[str, str]) -> None:
+    _backend, _url = db
+    engine = tradeledger.db.get_engine()
+    seed(engine, 9)
+    svc = AnalyticsService(engine)
+    plain = AnalyticsService.from_context(replace(svc.context, use_cache=False))
+    flt = TradeFilter(pairs=["BTC/USDT", "ETH/USDT"])
+    for _ in range(2):
+        for name, args in (("trade_stats", ()), ("stoploss", ()), ("leverage", ()),
+                           ("max_drawdown", (1000.0,)), ("risk", (1000.0,)),
+                           ("profit_by_period", ("week",))):
+            assert getattr(svc, name)(*args) == getattr(plain, name)(*args), name
+        assert svc.performance("enter_tag", flt) == plain.performance("enter_tag", flt)
+        with engine.begin() as conn:
+            conn.execute(sa.update(Trade.__table__).where(Trade.__table__.c.id == 4)
+                         .values(close_profit_abs=-50.0, close_profit=-0.5))
+
+
+CHILD = textwrap.dedent("""
+    import sys
+    import sqlalchemy as sa
+    from tradeledger.db import init_db
+    from tradeledger.models import Trade
+    init_db(sys.argv[1])
+    Trade.session.execute(sa.update(Trade.__table__).where(Trade.__table__.c.id == int(sys.argv[2]))
+                          .values(close_profit_abs=float(sys.argv[3])))
+    Trade.commit()
+""")
+
+
+@pytest.mark.parametrize("backend_name", [b for b in selected_backends()
+                                          if b in ("sqlite-file", "postgresql")])
+def test_other_process_writes_invalidate(backend_name: str, tmp_path: Path) -> None:
+    url, drop = make_backend_url(backend_name, tmp_path)
+    try:
+        engine = init_db(url)
+        acache.cache_clear()
+        seed(engine)
+        src = str(Path(__file__).resolve().parents[1] / "src")
+        for tid, value in ((1, 7.0), (2, -3.5), (1, 0.25)):
+            assert cached() == fresh(Trade.session)
+            Trade.session.rollback()
+            subprocess.run([sys.executable, "-c", CHILD, url, str(tid), str(value)],
+                           check=True, env={"PYTHONPATH": src}, timeout=120)
+            after = cached()
+            assert after == fresh(Trade.session)
+            assert any(r[2] == pytest.approx(value, abs=20) for r in after)
+        stats = acache.cache_stats()
+        assert stats["stored"] >= 4 and stats["bypassed"] == 0
+    finally:
+        close_db()
+        drop()
