@@ -5,6 +5,10 @@ entry order each). One template trade is written through the library's own ORM, 
 and copied in bulk (Core ``executemany`` through the library's own table objects, untimed),
 so both libraries query the same rows in their own (identical) schema.
 Timing: warm calls on the same scoped session (as the bot loop does); mean / p95 in ms.
+Also, identically for both libraries: ``first_call_ms`` (the first call after populating) and
+``after_write_*`` (each call preceded by an untimed committed write to one closed trade, as
+when a trade has just closed; tradeledger's result cache cannot answer those, so they are
+its cold figures).
 """
 
 from __future__ import annotations
@@ -85,6 +89,25 @@ def populate(lib: Any, closed: int, open_: int) -> float:
     return time.perf_counter() - start
 
 
+def time_after_write(lib: Any, fn: Any, n: int) -> dict[str, float]:
+    """Time ``n`` calls, each after an untimed commit that rewrites one closed trade's row."""
+    from sqlalchemy import update
+
+    Trade = lib.Trade  # noqa: N806
+    ttab = Trade.__table__
+    samples: list[float] = []
+    for i in range(n):
+        Trade.session.execute(update(ttab).where(ttab.c.id == i + 1)
+                              .values(close_profit_abs=ttab.c.close_profit_abs))
+        Trade.commit()
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    samples.sort()
+    p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
+    return {"mean_ms": round(sum(samples) / n, 3), "p95_ms": round(p95, 3)}
+
+
 def main() -> None:
     parser = base_parser(__doc__ or "", libs=("tradeledger", "freqtrade"))
     parser.add_argument("--db", required=True)
@@ -104,9 +127,14 @@ def main() -> None:
               "error": "Trade.get_overall_performance is not implemented yet"})
         return
     populate_s = populate(lib, args.closed, args.open)
+    start = time.perf_counter()
     result = fn()
+    first_ms = (time.perf_counter() - start) * 1000
     stats = time_each(fn, args.calls)
+    after_write = time_after_write(lib, fn, args.calls)
     emit({**base, "available": True, "populate_s": round(populate_s, 2), **stats,
+          "first_call_ms": round(first_ms, 3),
+          **{f"after_write_{k}": v for k, v in after_write.items() if k != "samples"},
           "groups": len(result), "trade_count": sum(r["count"] for r in result),
           "profit_abs_sum": round(sum(r["profit_abs"] for r in result), 6)})
 
