@@ -611,6 +611,7 @@ def test_check_is_served_by_the_index_on_servers(db: Engine) -> None:
     try:
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(svc._FastCheck, "run", broken)
+            mp.setattr(svc._PgDirect, "run", lambda *args: None)  # "not run here"
             assert PairLocks.is_pair_locked("P7/USDT", T0, side="long") == any(
                 r["pair"] == "P7/USDT"
                 and r["active"]
