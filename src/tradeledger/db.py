@@ -213,6 +213,9 @@ def _engine_options(url: URL, *, pool_size: int | None, pgbouncer: bool,
         opts["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
         if _is_sqlite_memory(url):
             opts["poolclass"] = StaticPool
+            # one connection shared by every session: a pool-level rollback when one user
+            # gives it back would undo another user's open transaction
+            opts["pool_reset_on_return"] = None
         elif pool_size is not None:
             opts["pool_size"] = pool_size
     elif backend == "postgresql":
