@@ -121,6 +121,28 @@ def entry_cost_subquery(ctx: QueryContext, filters: Sequence[Any]) -> Any:
     )
 
 
+def entry_cost_by_side_subquery(ctx: QueryContext) -> Any:
+    """Per trade: the value of its filled buy and sell orders (trade_id, buy, sell), unfiltered.
+
+    PostgreSQL aggregates the orders table alone and hash-joins the per-trade result, which is
+    faster than :func:`entry_cost_subquery`'s join when (nearly) every trade is wanted. The
+    caller picks the entry side and divides by the trade's leverage.
+    """
+    o = ctx.orders
+    value = func.coalesce(o.c.filled, o.c.amount) * func.coalesce(o.c.average, o.c.price,
+                                                                   o.c.ft_price)
+    return (
+        select(
+            o.c.ft_trade_id.label("trade_id"),
+            func.sum(case((o.c.ft_order_side == _BUY, value))).label("buy"),
+            func.sum(case((o.c.ft_order_side == _SELL, value))).label("sell"),
+        )
+        .where(o.c.filled > _ZERO)
+        .group_by(o.c.ft_trade_id)
+        .subquery("entry_cost")
+    )
+
+
 def _key_expr(ctx: QueryContext, by: str) -> ColumnElement[Any]:
     t = ctx.trades.c
     other = literal_column(f"'{_OTHER}'", String)
@@ -147,11 +169,26 @@ def _profit_col(ctx: QueryContext, realized: bool) -> ColumnElement[Any]:
 
 
 def _generic(
-    ctx: QueryContext, by: str, filters: Sequence[Any], *, realized: bool = False
+    ctx: QueryContext,
+    by: str,
+    filters: Sequence[Any],
+    *,
+    realized: bool = False,
+    broad: bool = False,
 ) -> list[tuple[str, float, float, int]]:
-    """Rows ``(key, profit_ratio, profit_abs, count)`` of the capital-based performance query."""
+    """Rows ``(key, profit_ratio, profit_abs, count)`` of the capital-based performance query.
+
+    ``broad``: ``filters`` select (nearly) every trade (closed / all, nothing else); on
+    PostgreSQL the entry costs then come from :func:`entry_cost_by_side_subquery`.
+    """
     t = ctx.trades
-    costs = entry_cost_subquery(ctx, filters)
+    if broad and ctx.dialect == "postgresql":
+        costs = entry_cost_by_side_subquery(ctx)
+        side_value = case((t.c.is_short.is_(True), costs.c.sell), else_=costs.c.buy)
+        cost: ColumnElement[Any] = side_value / func.coalesce(t.c.leverage, _ONE)
+    else:
+        costs = entry_cost_subquery(ctx, filters)
+        cost = costs.c.cost
     key = _key_expr(ctx, by).label("key")
     profit = func.sum(_profit_col(ctx, realized))
     stmt = (
@@ -159,7 +196,7 @@ def _generic(
             key,
             profit.label("profit_abs"),
             func.count().label("cnt"),
-            func.sum(func.coalesce(costs.c.cost, capital_fallback(ctx))).label("capital"),
+            func.sum(func.coalesce(cost, capital_fallback(ctx))).label("capital"),
         )
         .select_from(t.outerjoin(costs, costs.c.trade_id == t.c.id))
         .where(*filters)
@@ -210,10 +247,11 @@ def performance(
     flt = flt or TradeFilter()
     filters = flt.clauses(ctx.trades)
     realized = flt.status != "closed"
+    broad = flt.status != "open" and flt == TradeFilter(status=flt.status)
     if by == "mix_tag":
         rows = _mix(ctx, filters, realized=realized)
     else:
-        rows = _generic(ctx, by, filters, realized=realized)
+        rows = _generic(ctx, by, filters, realized=realized, broad=broad)
     return PerformanceReport(
         by=by,
         rows=tuple(PerformanceRow(k, r, _pct(r), a, c) for k, r, a, c in rows),
@@ -245,7 +283,9 @@ def get_overall_performance(
             "profit_abs": profit_abs,
             "count": count,
         }
-        for key, ratio, profit_abs, count in _generic(ctx, "pair", filters)
+        for key, ratio, profit_abs, count in _generic(
+            ctx, "pair", filters, broad=start_date is None
+        )
     ]
 
 
@@ -254,7 +294,8 @@ def _tag_performance(by: str, pair: str | None, bind: Any) -> list[dict[str, Any
     filters = _closed(ctx)
     if pair is not None:
         filters.append(ctx.trades.c.pair == pair)
-    rows = _mix(ctx, filters) if by == "mix_tag" else _generic(ctx, by, filters)
+    broad = pair is None
+    rows = _mix(ctx, filters) if by == "mix_tag" else _generic(ctx, by, filters, broad=broad)
     return [
         {
             by: key,
@@ -306,7 +347,8 @@ def get_best_pair(
         ``(pair, profit_ratio, profit_abs, count)``, or None without closed trades.
     """
     ctx = default_context(bind)
-    rows = _generic(ctx, "pair", [*_closed(ctx), *_as_filters(trade_filter)])
+    extra = _as_filters(trade_filter)
+    rows = _generic(ctx, "pair", [*_closed(ctx), *extra], broad=not extra)
     return rows[0] if rows else None
 
 
