@@ -247,3 +247,23 @@ def test_other_process_writes_invalidate(backend_name: str, tmp_path: Path) -> N
     finally:
         close_db()
         drop()
+
+
+def test_size_limits_evict_least_recently_used(db: tuple[str, str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    backend, _url = db
+    engine = tradeledger.db.get_engine()
+    seed(engine, 9)
+    monkeypatch.setattr(acache, "MAX_TOTAL_ROWS", 5)
+    svc = AnalyticsService(engine)
+    expected = {by: svc.performance(by) for by in ("pair", "enter_tag", "exit_reason")}
+    stats = acache.cache_stats()
+    if backend == "mariadb":  # the cache is off there (no triggers)
+        assert stats["stored"] == stats["entries"] == 0 and stats["bypassed"] == 3
+    else:  # 3 + 2 + 1 rows > 5: the least recently used (pair, 3 rows) goes
+        assert stats["stored"] == 3 and stats["rows"] == 3 and stats["entries"] == 2
+    monkeypatch.setattr(acache, "MAX_ROWS", 2)  # a 3-row result is no longer kept
+    acache.cache_clear()
+    assert svc.performance("pair") == expected["pair"]
+    assert acache.cache_stats()["stored"] == 0
+    assert {by: svc.performance(by) for by in expected} == expected

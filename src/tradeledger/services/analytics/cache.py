@@ -44,6 +44,7 @@ from tradeledger.models.base import ModelBase
 __all__ = [
     "MAX_ENTRIES",
     "MAX_ROWS",
+    "MAX_TOTAL_ROWS",
     "SLOTS",
     "STATE_TABLE",
     "cache_clear",
@@ -56,10 +57,11 @@ __all__ = [
 STATE_TABLE = "tl_analytics_state"
 #: Token slots per dialect (writers pick one by backend / connection id).
 SLOTS: dict[str, int] = {"sqlite": 1, "postgresql": 16, "mysql": 0}
-#: Results with more rows are not kept.
-MAX_ROWS = 5_000
-#: Entries kept (least recently used dropped first).
+#: Results with more rows are not kept (an hourly series over three years has 26 000).
+MAX_ROWS = 50_000
+#: Entries kept, and rows kept over all entries (least recently used dropped first).
 MAX_ENTRIES = 512
+MAX_TOTAL_ROWS = 150_000
 
 #: The table, also in the models' metadata so that it matches the migration head.
 state_table = Table(
@@ -104,21 +106,23 @@ _lock = threading.Lock()
 _entries: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 _available: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
 _stats = {"hits": 0, "misses": 0, "stored": 0, "bypassed": 0}
+_rows = [0]  # rows held by every entry
 
 
 def cache_clear() -> None:
     """Forget every cached result and every engine's availability check."""
     with _lock:
         _entries.clear()
+        _rows[0] = 0
         _available.clear()
         for key in _stats:
             _stats[key] = 0
 
 
 def cache_stats() -> dict[str, int]:
-    """Counters since the last :func:`cache_clear`: hits, misses, stored, bypassed, entries."""
+    """Counters since the last :func:`cache_clear` (hits, misses, stored, bypassed) and size."""
     with _lock:
-        return {**_stats, "entries": len(_entries)}
+        return {**_stats, "entries": len(_entries), "rows": _rows[0]}
 
 
 def _engine_of(bind: Any) -> Engine | None:
@@ -215,9 +219,12 @@ def cached_execute(
         _stats["misses"] += 1
     if len(frozen.data) <= MAX_ROWS and _read_tokens(bind, dialect) == tokens:
         with _lock:
+            old = _entries.pop(full_key, None)
+            if old is not None:
+                _rows[0] -= len(old.data)
             _entries[full_key] = frozen
-            _entries.move_to_end(full_key)
+            _rows[0] += len(frozen.data)
             _stats["stored"] += 1
-            while len(_entries) > MAX_ENTRIES:
-                _entries.popitem(last=False)
+            while len(_entries) > MAX_ENTRIES or _rows[0] > MAX_TOTAL_ROWS:
+                _rows[0] -= len(_entries.popitem(last=False)[1].data)
     return frozen()
