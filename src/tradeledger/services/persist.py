@@ -283,7 +283,7 @@ class _Plan:
                           f"VALUES ({m}, {omarks})")
         self.journal_sql = (f"INSERT INTO {self.journal} ({self.jcols}) "
                             f"VALUES ({', '.join(m for _ in _JOURNAL_COLUMNS)})")
-        self._pg: dict[tuple[int, bool], str] = {}
+        self._pg: dict[tuple[int, bool], bytes] = {}
 
     def _proc(self, table: Table, c: _Column) -> Callable[[Any], Any] | None:
         ctype = table.c[c.name].type
@@ -295,8 +295,13 @@ class _Plan:
         return [v if p is None or v is None else p(v)
                 for v, p in zip(values, procs, strict=True)]
 
-    def pg_sql(self, n_orders: int, journal: bool) -> str:
-        """The one PostgreSQL statement for a trade with ``n_orders`` orders."""
+    def pg_sql(self, n_orders: int, journal: bool) -> bytes:
+        """The one PostgreSQL statement for a trade with ``n_orders`` orders.
+
+        Written with PostgreSQL's own ``$n`` placeholders for a psycopg ``RawCursor``: with
+        over 100 parameters psycopg would otherwise re-parse the query text on every call
+        (its conversion cache stops at 50 parameters).
+        """
         key = (n_orders, journal)
         sql = self._pg.get(key)
         if sql is not None:
@@ -330,8 +335,10 @@ class _Plan:
                     f"o.{q('order_id')} FROM o")
         else:
             tail = f"SELECT {q('id')}, NULL, NULL, NULL FROM t"
-        sql = "WITH " + ", ".join(parts) + " " + tail
-        self._pg[key] = sql
+        text = "WITH " + ", ".join(parts) + " " + tail
+        pieces = text.split("%s")
+        numbered = pieces[0] + "".join(f"${n}{piece}" for n, piece in enumerate(pieces[1:], 1))
+        sql = self._pg[key] = numbered.encode()
         return sql
 
 
@@ -436,6 +443,14 @@ def _wrap_error(exc: BaseException, dialect: Dialect, dbapi_conn: Any, sql: str 
                                connection_invalidated=gone, dialect=dialect)
 
 
+def _cursor(plan: _Plan, dbapi_conn: Any) -> Any:
+    if plan.name == "postgresql":
+        import psycopg
+
+        return psycopg.RawCursor(dbapi_conn)
+    return dbapi_conn.cursor()
+
+
 def _write_all(cur: Any, plan: _Plan, prepared: list[_Prepared],
                jctx: _JournalCtx | None) -> list[int]:
     if plan.name == "postgresql":
@@ -451,7 +466,7 @@ def _in_session(session: Any, prepared: list[_Prepared]) -> list[int]:
     real = session() if callable(session) and not isinstance(session, Session) else session
     jctx = _journal_ctx(engine, plan, real)
     dbapi_conn: Any = conn.connection.dbapi_connection
-    cur = dbapi_conn.cursor()
+    cur = _cursor(plan, dbapi_conn)
     try:
         if plan.name == "sqlite" and not dbapi_conn.in_transaction:
             cur.execute("BEGIN IMMEDIATE")  # what the engine's write hook would issue
@@ -477,7 +492,7 @@ def _own_transaction(engine: Engine, prepared: list[_Prepared]) -> list[int]:
             "persist_trade: another session holds an open write transaction on the shared "
             "in-memory SQLite connection; commit it first or pass session=")
     try:
-        cur = dbapi_conn.cursor()
+        cur = _cursor(plan, dbapi_conn)
         try:
             if name == "sqlite":
                 cur.execute("BEGIN IMMEDIATE")
