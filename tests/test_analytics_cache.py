@@ -29,7 +29,7 @@ from tradeledger.services.analytics import AnalyticsService, TradeFilter
 from tradeledger.services.analytics import cache as acache
 from tradeledger.services.analytics._sql import normalise_dialect
 from tradeledger.services.analytics.context import default_context
-from tradeledger.services.analytics.performance import _generic
+from tradeledger.services.analytics.performance import _generic, performance
 
 D0 = datetime(2024, 1, 1, tzinfo=UTC)
 PAIRS = ("BTC/USDT", "ETH/USDT", "LTC/USDT")
@@ -255,8 +255,8 @@ def test_size_limits_evict_least_recently_used(db: tuple[str, str],
     engine = tradeledger.db.get_engine()
     seed(engine, 9)
     monkeypatch.setattr(acache, "MAX_TOTAL_ROWS", 5)
-    svc = AnalyticsService(engine)
-    expected = {by: svc.performance(by) for by in ("pair", "enter_tag", "exit_reason")}
+    ctx = AnalyticsService(engine).context  # statement cache only (no whole-result entries)
+    expected = {by: performance(ctx, by) for by in ("pair", "enter_tag", "exit_reason")}
     stats = acache.cache_stats()
     if backend == "mariadb":  # the cache is off there (no triggers)
         assert stats["stored"] == stats["entries"] == 0 and stats["bypassed"] == 3
@@ -264,6 +264,31 @@ def test_size_limits_evict_least_recently_used(db: tuple[str, str],
         assert stats["stored"] == 3 and stats["rows"] == 3 and stats["entries"] == 2
     monkeypatch.setattr(acache, "MAX_ROWS", 2)  # a 3-row result is no longer kept
     acache.cache_clear()
-    assert svc.performance("pair") == expected["pair"]
+    assert performance(ctx, "pair") == expected["pair"]
     assert acache.cache_stats()["stored"] == 0
-    assert {by: svc.performance(by) for by in expected} == expected
+    assert {by: performance(ctx, by) for by in expected} == expected
+
+
+def test_whole_results_are_cached_and_copied(db: tuple[str, str]) -> None:
+    backend, _url = db
+    engine = tradeledger.db.get_engine()
+    seed(engine, 9)
+    with engine.begin() as conn:
+        conn.execute(sa.update(Trade.__table__).where(Trade.__table__.c.id <= 4)
+                     .values(exit_reason="stop_loss"))
+    svc = AnalyticsService(engine)
+    first = svc.stoploss()
+    assert first.exits_by_reason == {"stop_loss": 4}
+    first.exits_by_reason["stop_loss"] = 99  # a caller changing its copy
+    stats = acache.cache_stats()
+    second = svc.stoploss()
+    assert second.exits_by_reason == {"stop_loss": 4}
+    after = acache.cache_stats()
+    if backend == "mariadb":
+        assert after["hits"] == stats["hits"] == 0
+    else:  # one hit for the whole result, no statement ran
+        assert after["hits"] == stats["hits"] + 1 and after["misses"] == stats["misses"]
+    with engine.begin() as conn:
+        conn.execute(sa.update(Trade.__table__).where(Trade.__table__.c.id == 5)
+                     .values(exit_reason="trailing_stop_loss"))
+    assert svc.stoploss().exits_by_reason == {"stop_loss": 4, "trailing_stop_loss": 1}

@@ -28,6 +28,7 @@ cacheable, statements simply run.
 
 from __future__ import annotations
 
+import copy
 import threading
 import weakref
 from collections import OrderedDict
@@ -49,6 +50,7 @@ __all__ = [
     "STATE_TABLE",
     "cache_clear",
     "cache_stats",
+    "cached_call",
     "cached_execute",
     "state_table",
     "trigger_names",
@@ -191,40 +193,95 @@ def _statement_key(stmt: Executable) -> tuple[Any, ...] | None:
     return (cache_key.key, params)
 
 
+def _size(value: Any) -> int:
+    """Rows a result holds (its longest tuple field), at least 1."""
+    fields = getattr(value, "__dataclass_fields__", None)
+    if not fields:
+        return 1
+    return max([1, *(len(v) for v in (getattr(value, f) for f in fields)
+                     if isinstance(v, tuple))])
+
+
+def _store(full_key: tuple[Any, ...], value: Any, size: int) -> None:
+    with _lock:
+        old = _entries.pop(full_key, None)
+        if old is not None:
+            _rows[0] -= old[1]
+        _entries[full_key] = (value, size)
+        _rows[0] += size
+        _stats["stored"] += 1
+        while len(_entries) > MAX_ENTRIES or _rows[0] > MAX_TOTAL_ROWS:
+            _rows[0] -= _entries.popitem(last=False)[1][1]
+
+
+def _lookup(full_key: tuple[Any, ...]) -> Any:
+    with _lock:
+        found = _entries.get(full_key)
+        if found is not None:
+            _entries.move_to_end(full_key)
+            _stats["hits"] += 1
+            return found[0]
+        return None
+
+
+def _prepare(bind: Any, dialect: str) -> tuple[str, tuple[int, ...]] | None:
+    """``(database URL, tokens)`` when the cache may be used on ``bind``, else None."""
+    engine = _engine_of(bind) if SLOTS.get(dialect) else None
+    if engine is None or not _is_available(engine, bind, dialect):
+        return None
+    tokens = _read_tokens(bind, dialect)
+    if tokens is None:
+        return None
+    return engine.url.render_as_string(hide_password=True), tokens
+
+
+def cached_call(bind: Any, dialect: str, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    """``compute()``'s result, or a copy of the one cached for ``key`` and the same tokens.
+
+    For whole metric results (frozen dataclasses): a hit skips the statements *and* the
+    Python work on their rows. A copy is returned, so a caller changing a result (e.g. a
+    dict inside it) changes nothing for the next one. ``key`` must be hashable (else the
+    call is not cached).
+    """
+    try:
+        hash(key)
+    except TypeError:
+        key = ()
+    state = _prepare(bind, dialect) if key else None
+    if state is None:
+        with _lock:
+            _stats["bypassed"] += 1
+        return compute()
+    full_key = (state[0], state[1], ("call", *key))
+    found = _lookup(full_key)
+    if found is not None:
+        return copy.deepcopy(found)
+    value = compute()
+    with _lock:
+        _stats["misses"] += 1
+    size = _size(value)
+    if size <= MAX_ROWS and _read_tokens(bind, dialect) == state[1]:
+        _store(full_key, copy.deepcopy(value), size)
+    return value
+
+
 def cached_execute(
     bind: Any, dialect: str, stmt: Executable, run: Callable[[Executable], Result[Any]]
 ) -> Result[Any]:
     """Run ``stmt`` through ``run`` or answer it from the cache (see the module docstring)."""
-    engine = _engine_of(bind) if SLOTS.get(dialect) else None
-    key = _statement_key(stmt) if engine is not None else None
-    if engine is None or key is None or not _is_available(engine, bind, dialect):
+    key = _statement_key(stmt)
+    state = _prepare(bind, dialect) if key is not None else None
+    if state is None:
         with _lock:
             _stats["bypassed"] += 1
         return run(stmt)
-    tokens = _read_tokens(bind, dialect)
-    if tokens is None:
-        with _lock:
-            _stats["bypassed"] += 1
-        return run(stmt)
-    full_key = (engine.url.render_as_string(hide_password=True), tokens, key)
-    with _lock:
-        frozen = _entries.get(full_key)
-        if frozen is not None:
-            _entries.move_to_end(full_key)
-            _stats["hits"] += 1
-    if frozen is not None:
-        return frozen()  # type: ignore[no-any-return]
+    full_key = (state[0], state[1], key)
+    found = _lookup(full_key)
+    if found is not None:
+        return found()  # type: ignore[no-any-return]
     frozen = run(stmt).freeze()
     with _lock:
         _stats["misses"] += 1
-    if len(frozen.data) <= MAX_ROWS and _read_tokens(bind, dialect) == tokens:
-        with _lock:
-            old = _entries.pop(full_key, None)
-            if old is not None:
-                _rows[0] -= len(old.data)
-            _entries[full_key] = frozen
-            _rows[0] += len(frozen.data)
-            _stats["stored"] += 1
-            while len(_entries) > MAX_ENTRIES or _rows[0] > MAX_TOTAL_ROWS:
-                _rows[0] -= len(_entries.popitem(last=False)[1].data)
+    if len(frozen.data) <= MAX_ROWS and _read_tokens(bind, dialect) == state[1]:
+        _store(full_key, frozen, len(frozen.data))
     return frozen()

@@ -15,14 +15,19 @@ Usage::
 ``Trade.use_db`` is False the default service reads ``LocalTrade``'s backtesting stores — in
 both cases through an in-memory SQLite snapshot, so the SQL (and the answers) are the same
 as in database mode.
+
+In database mode every metric's result is cached for the current state of the ``trades``
+and ``orders`` tables (:mod:`~tradeledger.services.analytics.cache`, migration ``tl_0005``):
+a repeated call costs one point query until any connection writes either table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from tradeledger.services.analytics._sql import Granularity
+from tradeledger.services.analytics.cache import cached_call
 from tradeledger.services.analytics.context import BacktestSnapshot, QueryContext, default_context
 from tradeledger.services.analytics.equity import Drawdown, EquityCurve, equity_curve, max_drawdown
 from tradeledger.services.analytics.filters import TradeFilter
@@ -41,6 +46,8 @@ if TYPE_CHECKING:
     from tradeledger.domain.trade import LocalTrade
 
 __all__ = ["AnalyticsService"]
+
+_R = TypeVar("_R")
 
 
 class AnalyticsService:
@@ -80,11 +87,20 @@ class AnalyticsService:
         """The service reads a backtesting snapshot."""
         return self.context.backtesting
 
+    def _cached(self, key: tuple[Any, ...], compute: Callable[[], _R]) -> _R:
+        """``compute()``, or its result cached for the same database state (see ``cache``)."""
+        ctx = self.context
+        if not ctx.use_cache or ctx.backtesting:
+            return compute()
+        result: _R = cached_call(ctx.bind, ctx.dialect, (*key, ctx.timescale), compute)
+        return result
+
     def performance(
         self, by: GroupBy = "pair", flt: TradeFilter | None = None
     ) -> PerformanceReport:
         """Performance by pair, enter tag, exit reason or mix tag."""
-        return performance(self.context, by, flt)
+        return self._cached(("performance", by, flt),
+                            lambda: performance(self.context, by, flt))
 
     def profit_by_period(
         self,
@@ -94,7 +110,10 @@ class AnalyticsService:
         fill_gaps: bool = True,
     ) -> PeriodProfit:
         """Realised profit per UTC day, ISO week or month."""
-        return profit_by_period(self.context, granularity, flt, fill_gaps=fill_gaps)
+        return self._cached(
+            ("profit_by_period", granularity, flt, fill_gaps),
+            lambda: profit_by_period(self.context, granularity, flt, fill_gaps=fill_gaps),
+        )
 
     def equity_curve(
         self,
@@ -104,15 +123,19 @@ class AnalyticsService:
         granularity: Literal["day", "trade"] = "day",
     ) -> EquityCurve:
         """Equity from ``starting_balance``: end of every UTC day, or after every trade."""
-        return equity_curve(self.context, starting_balance, flt, granularity=granularity)
+        return self._cached(
+            ("equity_curve", starting_balance, flt, granularity),
+            lambda: equity_curve(self.context, starting_balance, flt, granularity=granularity),
+        )
 
     def max_drawdown(self, starting_balance: float, flt: TradeFilter | None = None) -> Drawdown:
         """Maximum drawdown (absolute, relative, start, end, duration)."""
-        return max_drawdown(self.context, starting_balance, flt)
+        return self._cached(("max_drawdown", starting_balance, flt),
+                            lambda: max_drawdown(self.context, starting_balance, flt))
 
     def trade_stats(self, flt: TradeFilter | None = None) -> TradeStats:
         """Win rate, profit factor, expectancy, averages, durations, best/worst trade."""
-        return trade_stats(self.context, flt)
+        return self._cached(("trade_stats", flt), lambda: trade_stats(self.context, flt))
 
     def risk(
         self,
@@ -123,20 +146,26 @@ class AnalyticsService:
         periods_per_year: int = 365,
     ) -> RiskMetrics:
         """Sharpe, Sortino and Calmar ratios from the daily series."""
-        return risk_metrics(
-            self.context,
-            starting_balance,
-            flt,
-            risk_free_rate=risk_free_rate,
-            periods_per_year=periods_per_year,
+        return self._cached(
+            ("risk", starting_balance, flt, risk_free_rate, periods_per_year),
+            lambda: risk_metrics(
+                self.context,
+                starting_balance,
+                flt,
+                risk_free_rate=risk_free_rate,
+                periods_per_year=periods_per_year,
+            ),
         )
 
     def leverage(
         self, flt: TradeFilter | None = None, *, edges: Sequence[float] = DEFAULT_LEVERAGE_EDGES
     ) -> LeverageReport:
         """Performance and liquidation proximity by leverage bucket and side."""
-        return leverage_performance(self.context, flt, edges=edges)
+        return self._cached(
+            ("leverage", flt, tuple(edges)),
+            lambda: leverage_performance(self.context, flt, edges=edges),
+        )
 
     def stoploss(self, flt: TradeFilter | None = None) -> StoplossReport:
         """Stop-loss exits, slippage, MAE/MFE and trailing lock-in."""
-        return stoploss_efficiency(self.context, flt)
+        return self._cached(("stoploss", flt), lambda: stoploss_efficiency(self.context, flt))
