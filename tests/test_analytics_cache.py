@@ -100,7 +100,7 @@ def test_migration_installs_table_and_triggers(db: tuple[str, str]) -> None:
         return
     with engine.connect() as conn:
         tokens = acache._read_tokens(conn, dialect)
-    assert tokens is not None and len(tokens) == acache.SLOTS[dialect]
+    assert tokens is not None and len(tokens) == acache.SLOTS[dialect] + 1  # + fingerprint
 
 
 def test_repeated_call_is_served_from_the_cache(db: tuple[str, str]) -> None:
@@ -292,3 +292,41 @@ def test_whole_results_are_cached_and_copied(db: tuple[str, str]) -> None:
         conn.execute(sa.update(Trade.__table__).where(Trade.__table__.c.id == 5)
                      .values(exit_reason="trailing_stop_loss"))
     assert svc.stoploss().exits_by_reason == {"stop_loss": 4, "trailing_stop_loss": 1}
+
+
+SQLITE_ORDERS_UPD = ("CREATE TRIGGER tl_analytics_orders_upd AFTER UPDATE ON orders "
+                     "BEGIN UPDATE tl_analytics_state SET token = random(); END")
+
+
+@pytest.mark.parametrize("backend_name", [b for b in selected_backends()
+                                          if b in ("sqlite-file", "postgresql")])
+def test_write_while_a_trigger_is_off_never_revives_an_answer(backend_name: str,
+                                                               tmp_path: Path) -> None:
+    url, drop = make_backend_url(backend_name, tmp_path)
+    pg = backend_name == "postgresql"
+    try:
+        engine = init_db(url)
+        acache.cache_clear()
+        seed(engine)
+        assert cached() == fresh(Trade.session)
+        Trade.session.rollback()
+        with engine.begin() as conn:  # trigger off, a write that stores no token
+            conn.exec_driver_sql("ALTER TABLE orders DISABLE TRIGGER tl_analytics_orders_upd"
+                                 if pg else "DROP TRIGGER tl_analytics_orders_upd")
+            conn.execute(sa.update(Order.__table__).values(filled=3.0))
+        assert cached() == fresh(Trade.session)  # off: computed, not cached
+        assert acache.cache_stats()["bypassed"] >= 1
+        Trade.session.rollback()
+        with engine.begin() as conn:  # trigger back: the tokens are those of the first call
+            conn.exec_driver_sql("ALTER TABLE orders ENABLE ALWAYS TRIGGER "
+                                 "tl_analytics_orders_upd" if pg else SQLITE_ORDERS_UPD)
+        assert cached() == fresh(Trade.session)  # not the answer cached before the write
+        if pg:  # replica mode (logical replication apply) fires ALWAYS triggers
+            Trade.session.rollback()
+            with engine.begin() as conn:
+                conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+                conn.execute(sa.update(Order.__table__).values(filled=0.5))
+            assert cached() == fresh(Trade.session)
+    finally:
+        close_db()
+        drop()

@@ -12,8 +12,10 @@ and tradeledger share a database.
 
 * SQLite: ``AFTER INSERT/UPDATE/DELETE`` row triggers, ``token = random()``.
 * PostgreSQL: ``AFTER INSERT/UPDATE/DELETE/TRUNCATE`` statement triggers calling
-  ``tl_analytics_bump()`` (slot ``pg_backend_pid() % 16``); the function keeps the
-  ``search_path`` of the migration, so it finds its table from any session.
+  ``tl_analytics_bump()`` (slot ``pg_backend_pid() % 16``), enabled ``ALWAYS`` (they fire
+  under ``session_replication_role = replica`` too); the function keeps the ``search_path``
+  of the migration, so it finds its table from any session. A disabled trigger turns the
+  cache off.
 * MariaDB/MySQL: the table only, no triggers, so the cache stays off there: ``TRUNCATE``
   fires no trigger on MariaDB (a cached answer could outlive it), and creating triggers needs
   ``SUPER`` or ``log_bin_trust_function_creators`` wherever binary logging is on.
@@ -85,6 +87,8 @@ def upgrade() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
             op.execute(f"CREATE TRIGGER {name} AFTER {operation} ON {table} "
                        "FOR EACH STATEMENT EXECUTE FUNCTION tl_analytics_bump()")
+            # fire in replica mode too (logical replication apply, session_replication_role)
+            op.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {name}")
     # MariaDB/MySQL: the table only (see the module docstring)
 
 

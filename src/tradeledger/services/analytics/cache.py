@@ -21,8 +21,8 @@ no triggers (``TRUNCATE`` fires none there), so the cache is off on them.
 
 The cache is per process (a bounded LRU of small results, keyed by database URL, tokens and
 the statement's SQLAlchemy cache key with its parameters). It is used only when the state
-table and all its triggers are present (checked once per engine, the triggers again with
-every token read); otherwise, in backtesting snapshots, and for statements that are not
+table and all its triggers are present and enabled (checked once per engine, the triggers
+again with every token read); otherwise, in backtesting snapshots, and for statements that are not
 cacheable, statements simply run.
 """
 
@@ -86,14 +86,24 @@ def _in_list(names: tuple[str, ...]) -> str:
 
 
 def _token_sql(dialect: str) -> str:
+    """Slots and tokens, with the number of live triggers and a fingerprint of their state.
+
+    The fingerprint (SQLite: the schema version; PostgreSQL: the sum of the trigger rows'
+    ``xmin``) changes whenever a trigger is dropped, created, disabled or enabled, so that a
+    write made while a trigger was off can never revive an answer cached before it.
+    """
     names = _in_list(trigger_names(dialect))
     if dialect == "sqlite":
         triggers = (f"SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
                     f"AND name IN ({names})")
+        fingerprint = "SELECT schema_version FROM pragma_schema_version()"
     else:  # postgresql (MariaDB/MySQL have no triggers: the cache is off there)
-        triggers = (f"SELECT count(*) FROM pg_trigger WHERE tgname IN ({names}) AND tgrelid IN "
-                    f"(to_regclass('trades'), to_regclass('orders'))")
-    return f"SELECT slot, token, ({triggers}) AS n FROM {STATE_TABLE} ORDER BY slot"
+        where = (f"tgname IN ({names}) AND tgrelid IN "
+                 "(to_regclass('trades'), to_regclass('orders'))")
+        triggers = f"SELECT count(*) FROM pg_trigger WHERE {where} AND tgenabled <> 'D'"
+        fingerprint = f"SELECT sum(xmin::text::bigint) FROM pg_trigger WHERE {where}"
+    return (f"SELECT slot, token, ({triggers}) AS n, ({fingerprint}) AS fp "
+            f"FROM {STATE_TABLE} ORDER BY slot")
 
 
 def _exists_sql(dialect: str) -> str:
@@ -152,11 +162,11 @@ def _run_text(bind: Any, sql: str) -> list[Any]:
 
 
 def _read_tokens(bind: Any, dialect: str) -> tuple[int, ...] | None:
-    """The tokens, or None when a trigger is missing (then nothing may be cached)."""
+    """The tokens and the triggers' fingerprint, or None when a trigger is missing or off."""
     rows = _run_text(bind, _token_sql(dialect))
     if not rows or int(rows[0][2]) != len(trigger_names(dialect)):
         return None
-    return tuple(int(r[1]) for r in rows)
+    return (*(int(r[1]) for r in rows), int(rows[0][3]))
 
 
 def _is_available(engine: Engine, bind: Any, dialect: str) -> bool:
