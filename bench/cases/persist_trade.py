@@ -4,6 +4,11 @@
 ``Order(...)`` appended to ``trade.orders``, ``recalc_trade_from_orders()``, ``close(rate)``,
 ``Trade.session.add(trade)``, ``Trade.commit()``.
 
+``--lib tradeledger-fast``: the SAME trade built with the domain classes ``LocalTrade`` +
+``LocalOrder`` (the build is timed too), then ``persist_trade(trade)`` (tradeledger's Core
+fast path, :mod:`tradeledger.services.persist`): one transaction and one commit per trade,
+journal included, no ORM unit of work.
+
 ``--lib raw``: the same rows through the bare DB-API driver (sqlite3 / psycopg 3): the
 schema and one template trade are written by tradeledger first (untimed), the template rows
 are read back, and each timed trade is one INSERT into ``trades`` (RETURNING id) and two
@@ -20,21 +25,25 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import base_parser, db_url, emit, load, prepare_sqlite_wal, quiet
+from _common import LIBS, base_parser, db_url, emit, load, prepare_sqlite_wal, quiet
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 PAIRS = [f"C{i}/USDT" for i in range(20)]
 
 
-def build_trade(lib: Any, i: int, tag: str = "") -> Any:
-    """A closed trade with a filled entry and a filled exit order (not yet added)."""
+def build_trade(lib: Any, i: int, tag: str = "", *, local: bool = False) -> Any:
+    """A closed trade with a filled entry and a filled exit order (not yet added).
+
+    ``local``: built with the domain classes (``LocalTrade`` / ``LocalOrder``).
+    """
+    trade_cls, order_cls = (lib.LocalTrade, lib.BtOrder) if local else (lib.Trade, lib.Order)
     pair = PAIRS[i % 20]
     rate = 100.0 + (i % 97) * 0.37
     amount = round(100.0 / rate, 4)
     open_date = T0 + timedelta(minutes=5 * i)
     close_date = open_date + timedelta(minutes=30)
     close_rate = rate * (1.02 if i % 3 else 0.97)
-    trade = lib.Trade(
+    trade = trade_cls(
         pair=pair, base_currency=pair.split("/")[0], stake_currency="USDT", exchange="binance",
         strategy="Bench", timeframe=5, open_rate=rate, open_rate_requested=rate,
         open_date=open_date, amount=amount, amount_requested=amount, stake_amount=100.0,
@@ -45,12 +54,12 @@ def build_trade(lib: Any, i: int, tag: str = "") -> Any:
     )
     common = {"ft_pair": pair, "symbol": pair, "ft_is_open": False, "status": "closed",
               "order_type": "limit", "remaining": 0.0}
-    trade.orders.append(lib.Order(
+    trade.orders.append(order_cls(
         ft_order_side="buy", side="buy", ft_amount=amount, ft_price=rate, price=rate,
         average=rate, amount=amount, filled=amount, cost=amount * rate,
         order_id=f"{tag}{i}-e", order_date=open_date, order_filled_date=open_date,
         order_update_date=open_date, **common))
-    trade.orders.append(lib.Order(
+    trade.orders.append(order_cls(
         ft_order_side="sell", side="sell", ft_amount=amount, ft_price=close_rate,
         price=close_rate, average=close_rate, amount=amount, filled=amount,
         cost=amount * close_rate, order_id=f"{tag}{i}-x", order_date=close_date,
@@ -77,6 +86,26 @@ def run_orm(lib_name: str, target: str, n: int, tag: str = "") -> dict[str, Any]
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     Trade.session.remove()
     count = Trade.session.query(Trade).count()
+    return {"seconds": round(elapsed, 3), "trades_per_s": round(n / elapsed, 1),
+            "cpu_ms_per_trade": round(cpu * 1000 / n, 3), "rows_trades": count}
+
+
+def run_fast(target: str, n: int, tag: str = "") -> dict[str, Any]:
+    """LocalTrade/LocalOrder build + ``persist_trade`` (one commit per trade), both timed."""
+    lib = load("tradeledger")
+    from tradeledger.services.persist import persist_trade
+
+    prepare_sqlite_wal(target)
+    lib.init_db(db_url("tradeledger", target))
+    for i in range(20):  # warm-up (statement preparation), untimed
+        persist_trade(build_trade(lib, 10_000_000 + i, tag, local=True))
+    start, cpu = time.perf_counter(), time.process_time()
+    for i in range(n):
+        persist_trade(build_trade(lib, i, tag, local=True))
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    Trade = lib.Trade  # noqa: N806
+    count = Trade.session.query(Trade).count()
+    Trade.session.remove()
     return {"seconds": round(elapsed, 3), "trades_per_s": round(n / elapsed, 1),
             "cpu_ms_per_trade": round(cpu * 1000 / n, 3), "rows_trades": count}
 
@@ -171,13 +200,15 @@ def run_raw(target: str, n: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = base_parser(__doc__ or "")
+    parser = base_parser(__doc__ or "", (*LIBS, "tradeledger-fast"))
     parser.add_argument("--db", required=True, help="sqlite:PATH or pg:DBNAME")
     parser.add_argument("--trades", type=int, default=2000)
     args = parser.parse_args()
     quiet()
     if args.lib == "raw":
         result = run_raw(args.db, args.trades)
+    elif args.lib == "tradeledger-fast":
+        result = run_fast(args.db, args.trades)
     else:
         result = run_orm(args.lib, args.db, args.trades)
     emit({"case": "persist_trade", "lib": args.lib, "db": args.db.partition(":")[0],
