@@ -292,6 +292,10 @@ def test_whole_results_are_cached_and_copied(db: tuple[str, str]) -> None:
         conn.execute(sa.update(Trade.__table__).where(Trade.__table__.c.id == 5)
                      .values(exit_reason="trailing_stop_loss"))
     assert svc.stoploss().exits_by_reason == {"stop_loss": 4, "trailing_stop_loss": 1}
+    days = svc.profit_by_period("day")  # only frozen dataclasses and tuples: shared, no copy
+    assert (svc.profit_by_period("day") is days) == (backend != "mariadb")
+    assert days == AnalyticsService.from_context(
+        replace(svc.context, use_cache=False)).profit_by_period("day")
 
 
 SQLITE_ORDERS_UPD = ("CREATE TRIGGER tl_analytics_orders_upd AFTER UPDATE ON orders "

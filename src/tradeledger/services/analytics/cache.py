@@ -33,6 +33,9 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Integer, PrimaryKeyConstraint, Table, text
@@ -212,6 +215,24 @@ def _size(value: Any) -> int:
                      if isinstance(v, tuple))])
 
 
+_IMMUTABLE_LEAVES = (str, int, float, bool, bytes, type(None), datetime, date, timedelta,
+                     Decimal, Enum)
+
+
+def _immutable(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` is built only of frozen dataclasses, tuples and immutable leaves."""
+    if isinstance(value, _IMMUTABLE_LEAVES):
+        return True
+    if depth > 6:
+        return False
+    if isinstance(value, tuple | frozenset):
+        return all(_immutable(v, depth + 1) for v in value)
+    params = getattr(type(value), "__dataclass_params__", None)
+    if params is not None and params.frozen:
+        return all(_immutable(getattr(value, f), depth + 1) for f in value.__dataclass_fields__)
+    return False
+
+
 def _store(full_key: tuple[Any, ...], value: Any, size: int) -> None:
     with _lock:
         old = _entries.pop(full_key, None)
@@ -249,8 +270,9 @@ def cached_call(bind: Any, dialect: str, key: tuple[Any, ...], compute: Callable
     """``compute()``'s result, or a copy of the one cached for ``key`` and the same tokens.
 
     For whole metric results (frozen dataclasses): a hit skips the statements *and* the
-    Python work on their rows. A copy is returned, so a caller changing a result (e.g. a
-    dict inside it) changes nothing for the next one. ``key`` must be hashable (else the
+    Python work on their rows. A result made only of frozen dataclasses, tuples and
+    immutable values is shared; any other (e.g. with a dict inside) is returned as a copy,
+    so a caller changing it changes nothing for the next one. ``key`` must be hashable (else the
     call is not cached).
     """
     try:
@@ -265,13 +287,15 @@ def cached_call(bind: Any, dialect: str, key: tuple[Any, ...], compute: Callable
     full_key = (state[0], state[1], ("call", *key))
     found = _lookup(full_key)
     if found is not None:
-        return copy.deepcopy(found)
+        shared, frozen = found
+        return shared if frozen else copy.deepcopy(shared)
     value = compute()
     with _lock:
         _stats["misses"] += 1
     size = _size(value)
     if size <= MAX_ROWS and _read_tokens(bind, dialect) == state[1]:
-        _store(full_key, copy.deepcopy(value), size)
+        frozen = _immutable(value)  # shared as it is; else a private copy, copied per hit
+        _store(full_key, (value if frozen else copy.deepcopy(value), frozen), size)
     return value
 
 
