@@ -69,6 +69,8 @@ from tradeledger.services import retry as _retry
 __all__ = ["persist_trade", "persist_trades"]
 
 _MISSING: Any = object()
+#: Columns with a server-side default: the fixed INSERTs here cannot leave them out.
+_UNSUPPORTED: list[str] = []
 _JOURNAL_COLUMNS = ("created_at", "tx_id", "bot_id", "actor", "entity", "entity_id",
                     "trade_id", "op", "before", "after")
 
@@ -120,8 +122,8 @@ def _columns(table: Table, class_name: str, skip: Sequence[str]) -> tuple[_Colum
                 default = _wrap_callable(arg)
             elif getattr(d, "is_scalar", False):
                 default = arg
-        if col.server_default is not None:  # the ORM would let the server fill it
-            raise RuntimeError(f"persist: {table.name}.{col.name} has a server default")
+        if col.server_default is not None:  # the ORM would let the server fill a None
+            _UNSUPPORTED.append(f"{table.name}.{col.name}")
         guard = _column_guard(class_name, col.key, col)
         fast, maxlen = _fast_types(col.type) if guard is not None else (frozenset(), None)
         none_refused = False
@@ -541,6 +543,10 @@ def persist_trades(trades: Iterable[Any], *, session: Any = None) -> list[int]:
     Every trade is checked before anything is written: one bad value anywhere writes none.
     See :func:`persist_trade` for the arguments and errors.
     """
+    if _UNSUPPORTED:
+        raise NotImplementedError(
+            "persist_trade: columns with a server default are not supported: "
+            + ", ".join(_UNSUPPORTED))
     prepared = [_prepare(t) for t in trades]
     if not prepared:
         return []
@@ -561,6 +567,9 @@ def persist_trade(trade: Any, *, session: Any = None) -> int:
             :func:`~tradeledger.db.init_db`, committed before the call returns. A session
             (or ``Trade.session``): the rows are written in that session's current
             transaction, which the caller commits (or rolls back) with its other changes.
+            Pass it whenever that session has flushed changes not yet committed: on SQLite a
+            second write transaction would wait for the session's (``busy_timeout_ms``), and
+            on ``sqlite://`` (one shared connection) the call is refused.
 
     Returns:
         The new trade id (also set on ``trade.id``; each order gets ``id`` and
