@@ -466,3 +466,37 @@ def test_shared_memory_connection_with_open_transaction_is_left_alone() -> None:
     assert _counts() == (1, 2, 3)
     persist_trade(build_local(1, "n-"))
     assert _counts() == (2, 4, 6)
+
+
+def test_connection_lost_under_run_in_transaction(backend: str, backend_name: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dead connection (not caught by the idle ping) while the work is sent.
+
+    PostgreSQL: the one statement IS the commit, so its outcome is unknown and
+    ``run_in_transaction`` must not retry blindly (``CommitOutcomeUnknownError``). MariaDB:
+    the failure hits the first INSERT, before COMMIT, so the unit is safely retried. Either
+    way nothing is stored twice and the pool reconnects.
+    """
+    from tradeledger.exceptions import CommitOutcomeUnknownError
+    from tradeledger.services.retry import run_in_transaction
+
+    if backend_name.startswith("sqlite"):
+        pytest.skip("server databases only")
+    init_db(backend, pool_size=1)
+    monkeypatch.setattr(tl_db, "PING_AFTER_IDLE_S", 60.0)  # no ping: the statement finds it
+    Trade.session.remove()
+    _kill_pooled_connection(backend_name)
+    calls: list[int] = []
+
+    def unit() -> int:
+        calls.append(1)
+        return persist_trade(build_local(len(calls), "lost-"))
+
+    if backend_name == "postgresql":
+        with pytest.raises(CommitOutcomeUnknownError):
+            run_in_transaction(unit, sleep=lambda s: None)
+        assert calls == [1] and _counts()[0] == 0  # it never reached the server
+    else:
+        run_in_transaction(unit, sleep=lambda s: None)
+        assert calls == [1, 1] and _counts()[:2] == (1, 2)
+    assert persist_trade(build_local(7, "again-")) > 0  # the pool reconnected
