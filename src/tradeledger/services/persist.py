@@ -573,7 +573,8 @@ def persist_trade(trade: Any, *, session: Any = None) -> int:
 
     Returns:
         The new trade id (also set on ``trade.id``; each order gets ``id`` and
-        ``ft_trade_id``).
+        ``ft_trade_id``). An ORM ``Trade`` passed here stays outside every session: to
+        change it later, load it (``Trade.session.get(Trade, trade_id)``).
 
     Raises:
         InvalidValueError: a value the ORM models refuse (named ``Trade.<field>`` /
