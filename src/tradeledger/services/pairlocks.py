@@ -42,7 +42,9 @@ Other deliberate deviations:
 Database mode and other processes: there is no in-process cache. Each check is one
 ``SELECT 1 ... LIMIT 1`` combining the pair and the global ``"*"`` lock, run on the
 session's own connection (the SQL text goes straight to the DB-API cursor, skipping
-SQLAlchemy's per-statement work) and served by the covering index
+SQLAlchemy's per-statement work; on PostgreSQL, while the session has no transaction open,
+a named prepared statement sent through psycopg's libpq wrapper, skipping the cursor too:
+see ``_PgDirect``) and served by the covering index
 ``tl_ix_pairlocks_pair_active_end`` (two range scans that never visit expired locks).
 SQLite reads run outside a transaction and PostgreSQL/MariaDB sessions use READ COMMITTED
 (:func:`tradeledger.db.init_db`), so a check sees every lock and every release committed
