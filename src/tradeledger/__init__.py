@@ -108,6 +108,10 @@ if _TYPE_CHECKING:
         journal_actor,
         trade_history,
     )
+    from tradeledger.services.persist import (
+        persist_trade,
+        persist_trades,
+    )
     from tradeledger.services.reconcile import (
         ReasonCode,
         ReconcileReport,
@@ -136,6 +140,8 @@ _LAZY: dict[str, str] = {
     "resolve_intent": "tradeledger.services.intents",
     "journal_actor": "tradeledger.services.journal",
     "trade_history": "tradeledger.services.journal",
+    "persist_trade": "tradeledger.services.persist",
+    "persist_trades": "tradeledger.services.persist",
     "ReasonCode": "tradeledger.services.reconcile",
     "ReconcileReport": "tradeledger.services.reconcile",
     "apply_reconciliation": "tradeledger.services.reconcile",
@@ -226,6 +232,8 @@ __all__ = [
     "mark_intent_failed",
     "mask_url",
     "pending_intents",
+    "persist_trade",
+    "persist_trades",
     "reconcile",
     "record_intent",
     "request_scope",
