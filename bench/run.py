@@ -263,10 +263,11 @@ class Case:
     extra_checks: list[Callable[[dict[str, dict[str, Any]]], Verdict]] = field(
         default_factory=list)
     note: str = ""
-    ref_freqtrade: str | None = None  # reuse the freqtrade run of this case id
+    ref_freqtrade: str | None = None  # reuse the freqtrade (and raw) runs of this case id
+    primary: str = "tradeledger"  # the run shown in the tradeledger column
 
-    def ratio(self, res: dict[str, dict[str, Any]], lib: str = "tradeledger") -> float | None:
-        a, b = res.get(lib, {}), res.get("freqtrade", {})
+    def ratio(self, res: dict[str, dict[str, Any]], lib: str | None = None) -> float | None:
+        a, b = res.get(lib or self.primary, {}), res.get("freqtrade", {})
         if self.metric not in a or self.metric not in b or not a[self.metric] or \
                 not b[self.metric]:
             return None
@@ -349,6 +350,15 @@ def build_cases(quick: bool) -> list[Case]:
             higher_is_better=True, target_ratio=8,
             runs=[Run(lib, "persist_trade.py", ["--trades", str(s["persist"])], db=db)
                   for lib in ("tradeledger", "freqtrade", "raw")]))
+        cases.append(Case(
+            id=f"3b-persist-fast-{db}", issue="3",
+            title=f"same trades through the Core fast path `persist_trade` (built as "
+                  f"`LocalTrade` + 2 `LocalOrder`, build timed too), 1 commit each, {name}, "
+                  f"{s['persist']:,} trades (freqtrade and raw runs: 3b-persist-{db})",
+            metric="trades_per_s", unit="trades/s", higher_is_better=True, target_ratio=8,
+            runs=[Run("tradeledger-fast", "persist_trade.py", ["--trades", str(s["persist"])],
+                      db=db)],
+            ref_freqtrade=f"3b-persist-{db}", primary="tradeledger-fast"))
     cases.append(Case(
         id="3c-import", issue="3",
         title="`import tradeledger` vs `import freqtrade.persistence` (fresh interpreter; "
@@ -611,7 +621,7 @@ def render(cases: list[Case], results: dict[str, dict[str, Any]], ats: dict[str,
                         for v in verdicts) or "–"
         lines.append(
             f"| {case.id}: {case.title} | "
-            f"{_headline(case, res.get('tradeledger', {})) if 'tradeledger' in res else '–'} | "
+            f"{_headline(case, res[case.primary]) if case.primary in res else '–'} | "
             f"{_headline(case, res['freqtrade']) if 'freqtrade' in res else '–'} | "
             f"{_headline(case, res[third]) if third else '–'} | {case.unit or '–'} | "
             f"{f'{ratio:.2f}×' if ratio is not None else '–'} | {vtext} | {met} |")
@@ -630,9 +640,10 @@ def render(cases: list[Case], results: dict[str, dict[str, Any]], ats: dict[str,
                 continue
             lines.append(f"- **{run.lib}**: {_details(case, run.lib, r)}  ")
             lines.append(f"  `{run.display()}`")
-        if case.ref_freqtrade and "freqtrade" in res:
-            lines.append(f"- **freqtrade**: the run of {case.ref_freqtrade} above "
-                         f"({_details(case, 'freqtrade', res['freqtrade'])})")
+        for reused in ("freqtrade", "raw"):
+            if case.ref_freqtrade and reused in res:
+                lines.append(f"- **{reused}**: the run of {case.ref_freqtrade} above "
+                             f"({_details(case, reused, res[reused])})")
         if case.note:
             lines += ["", case.note]
         lines.append("")
@@ -692,9 +703,10 @@ def main(argv: list[str]) -> int:
                 json.dumps({k: v for k, v in r.items() if k not in ("case",)})[:300]
             print(f"   {run.lib:12} {shown} {case.unit}  [{time.perf_counter() - t0:.1f} s]",
                   flush=True)
-        if case.ref_freqtrade and "freqtrade" in RESULTS_BY_ID.get(case.ref_freqtrade, {}):
-            res["freqtrade"] = dict(RESULTS_BY_ID[case.ref_freqtrade]["freqtrade"],
-                                    reused_from=case.ref_freqtrade)
+        for reused in ("freqtrade", "raw"):
+            if case.ref_freqtrade and reused in RESULTS_BY_ID.get(case.ref_freqtrade, {}):
+                res[reused] = dict(RESULTS_BY_ID[case.ref_freqtrade][reused],
+                                   reused_from=case.ref_freqtrade)
         RESULTS_BY_ID[case.id] = res
         ratio = case.ratio(res) if case.metric else None
         if ratio is not None:
