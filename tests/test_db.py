@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 
 from tradeledger import (
     DatabaseUnavailableError,
@@ -295,3 +296,14 @@ def test_mysql_url_on_a_silent_port_fails_fast() -> None:
                                   timeout=0.5)
     finally:
         srv.close()
+
+
+@pytest.mark.parametrize("query", ["mode=ro", "cache=shared&timeout=5", "journal=wal",
+                                   "mode=ro&uri=true"])
+def test_sqlite_query_parameters_the_driver_would_ignore_are_refused(
+        tmp_path: Path, query: str) -> None:
+    """``?mode=ro`` would be ignored (the file opened read-write): refused, nothing created."""
+    path = tmp_path / "q.sqlite"
+    with pytest.raises(InvalidDatabaseURL, match="not supported for SQLite"):
+        init_db(f"sqlite:///{path}?{query}")
+    assert not path.exists()

@@ -131,6 +131,12 @@ def mask_url(url: str | URL) -> str:
         return _PASSWORD_RE.sub(r"\g<head>***\g<tail>", url)
 
 
+#: Query parameters SQLAlchemy's pysqlite dialect understands (SQLite URI filenames with
+#: ``uri=true`` are not supported: the file checks and pragmas need a plain path).
+_PYSQLITE_QUERY_KEYS = frozenset(
+    {"timeout", "isolation_level", "detect_types", "check_same_thread", "cached_statements"})
+
+
 def _normalise_url(db_url: str) -> URL:
     if not isinstance(db_url, str) or not db_url.strip():
         raise InvalidDatabaseURL(f"db_url must be a non-empty string, got {db_url!r}")
@@ -164,6 +170,16 @@ def _normalise_url(db_url: str) -> URL:
             f"db_url '{mask_url(url)}' names no database; MySQL/MariaDB URLs need one, "
             "e.g. mysql://user@host/tradeledger"
         )
+    if backend == "sqlite":
+        unknown = sorted(set(url.query) - _PYSQLITE_QUERY_KEYS)
+        if unknown:
+            # the driver would ignore them (with a warning): ?mode=ro would open read-write
+            raise InvalidDatabaseURL(
+                f"db_url '{mask_url(url)}': query parameter(s) {', '.join(unknown)} are not "
+                "supported for SQLite (the driver would ignore them, so e.g. mode=ro would "
+                "open the file read-write); accepted: "
+                f"{', '.join(sorted(_PYSQLITE_QUERY_KEYS))}"
+            )
     if backend not in ("sqlite", "postgresql", "mysql", "mariadb"):
         raise InvalidDatabaseURL(
             f"Given value for db_url: '{mask_url(url)}' names an unsupported database "
