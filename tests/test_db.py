@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.exc import OperationalError
 
 from tradeledger import (
     DatabaseUnavailableError,
