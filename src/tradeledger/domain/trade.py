@@ -69,11 +69,13 @@ from __future__ import annotations
 import bisect
 import json
 import math
+import operator
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import ROUND_DOWN as _TRUNCATE
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Self, cast, overload
 
@@ -89,7 +91,19 @@ from tradeledger.domain.enums import (
     TradingMode,
 )
 from tradeledger.domain.interest import interest
-from tradeledger.domain.money import _FLOAT_CACHE, CTX, ONE, ZERO, dadd, dec, div18, dmul, dsub
+from tradeledger.domain.money import (
+    _CTX_DOWN,
+    _FLOAT_CACHE,
+    _Q18,
+    CTX,
+    ONE,
+    ZERO,
+    dadd,
+    dec,
+    div18,
+    dmul,
+    dsub,
+)
 from tradeledger.domain.precision import amount_to_contract_precision, price_to_precision
 from tradeledger.domain.timeutil import dt_now, dt_ts_none, to_aware_utc, to_naive_utc
 from tradeledger.exceptions import (
@@ -161,9 +175,43 @@ TRADE_FIELDS: tuple[str, ...] = (
 _KNOWN_KWARGS: frozenset[str] = frozenset((*TRADE_FIELDS, "orders"))
 _FROM_JSON_KW = "__FROM_JSON"
 _INF = math.inf
+_MARGIN = TradingMode.MARGIN
 #: Memo of open values (amount, open_rate, fee_open, is_short) -> float; cleared when full.
 _OPEN_VALUE_MEMO: dict[tuple[float, float, float, bool], float] = {}
 _OPEN_VALUE_MEMO_MAX = 4096
+#: Fast paths proven identical to the general code (tests switch them off to compare).
+_FAST_PATHS = True
+#: The trade whose last recalculation saw no exit fill (else None); see ``_recalc_settled``.
+_RECALC_NO_EXIT: LocalTrade | None = None
+#: (trade, key) of a settled state, a fixed point of ``recalc_trade_from_orders``.
+_RECALC_FIXED: tuple[LocalTrade, list[Any]] | None = None
+#: Every trade field ``recalc_trade_from_orders`` (entries only) reads or writes.
+_RECALC_TRADE_FIELDS = operator.attrgetter(
+    "is_short", "leverage", "fee_open", "amount_precision", "precision_mode", "contract_size",
+    "price_precision", "precision_mode_price", "stop_loss_pct", "stop_loss",
+    "initial_stop_loss", "initial_stop_loss_pct", "is_stop_loss_trailing", "open_rate",
+    "amount", "stake_amount", "max_stake_amount", "fee_open_cost", "open_trade_value",
+    "funding_fees",
+)
+#: Every order field it reads.
+_RECALC_ORDER_FIELDS = operator.attrgetter(
+    "ft_is_open", "filled", "funding_fee", "ft_fee_base", "average", "price", "stop_price",
+    "ft_price", "ft_order_side",
+)
+
+
+def _recalc_key(trade: LocalTrade, orders: list[Any]) -> list[Any]:
+    """The objects ``recalc_trade_from_orders`` reads and writes (compared by identity)."""
+    key: list[Any] = [orders, *orders]
+    key.extend(_RECALC_TRADE_FIELDS(trade))
+    for o in orders:
+        key.extend(_RECALC_ORDER_FIELDS(o))
+    return key
+
+
+def _same_objects(a: list[Any], b: list[Any]) -> bool:
+    """``a`` and ``b`` hold the very same objects (identity, so 0.0 is not -0.0)."""
+    return len(a) == len(b) and all(map(operator.is_, a, b))
 
 
 @dataclass
@@ -299,7 +347,10 @@ class _ClosedDateIndex:
         close_date = trade.close_date
         if close_date is None:
             return
-        when = close_date if close_date.tzinfo is UTC else to_aware_utc(close_date)
+        self.add_at(trade, close_date if close_date.tzinfo is UTC else to_aware_utc(close_date))
+
+    def add_at(self, trade: LocalTrade, when: datetime) -> None:
+        """Add ``trade`` closed at ``when`` (aware UTC)."""
         dates = self._dates
         seq = self._count
         self._count = seq + 1
@@ -991,7 +1042,24 @@ class LocalTrade:
         ignored, and ``ft_fee_base`` reduces a fill.
         """
         # Hot path of every backtest (three calls per trade): order properties are inlined
-        # (safe_amount_after_fee, safe_price) and float -> Decimal goes through the cache.
+        # (safe_amount_after_fee, safe_price), float -> Decimal goes through the cache, the
+        # SPOT exit value is computed inline, a call that would only repeat the previous
+        # recalculation of this trade is skipped (see _recalc_settled), and float(Decimal)
+        # (a conversion through text, about 1 µs) is skipped where its result is known
+        # exactly: float(Decimal(repr(x))) == x for every float x (the first entry amount,
+        # the first exit profit), an entry price of 0.1 <= p < 1e20 is its own 18-place
+        # average, and a value converted before is reused while the Decimal is unchanged.
+        global _RECALC_NO_EXIT
+        orders = self.orders
+        if not is_closing:
+            fixed = _RECALC_FIXED
+            if (
+                fixed is not None
+                and fixed[0] is self
+                and _same_objects(fixed[1], _recalc_key(self, orders))
+            ):
+                return
+        fast = _FAST_PATHS
         is_short = self.is_short
         entry_side = "sell" if is_short else "buy"
         leverage = self.leverage or 1.0
@@ -1009,8 +1077,16 @@ class LocalTrade:
         last_profit_abs: float | None = None
         total_ff = ZERO
         cur_ff = ZERO
+        spot_inline: bool | None = None  # exits valued inline (SPOT), decided at the first exit
+        fee_close_d = ZERO
+        # float values known without a conversion (None: unknown, convert when needed)
+        pristine = True  # cur_amount and cur_stake are still the initial ZERO
+        amount_known: float | None = None  # float(cur_amount)
+        avg_known: float | None = 0.0  # float(avg_price)
+        cpa_known: float | None = 0.0  # float(close_profit_abs)
+        ts_known: float | None = 0.0  # float(total_stake)
         self.funding_fees = 0.0
-        for o in self.orders:
+        for o in orders:
             if o.ft_is_open:
                 continue
             filled = o.filled
@@ -1025,42 +1101,96 @@ class LocalTrade:
             price_f = o.average or o.price or o.stop_price or o.ft_price  # safe_price
             tmp_amount = (type(amount_f) is float and cached(amount_f)) or dec(amount_f)
             if o.ft_order_side != entry_side:  # exits (stoploss orders included)
-                if tmp_amount > 0:
+                if tmp_amount > ZERO:
                     cur_amount = sub(cur_amount, tmp_amount)
                     cur_stake = sub(cur_stake, mul(avg_price, tmp_amount))
                     avg_current = False
+                    pristine = False
+                    amount_known = None
                 self.funding_fees = float(cur_ff) if cur_ff else 0.0
-                last_profit_abs = self._exit_profit_abs(price_f, amount_f, float(avg_price))
+                if spot_inline is None:
+                    spot_inline = fast and (
+                        (self.trading_mode or TradingMode.SPOT) == TradingMode.SPOT
+                    )
+                    if spot_inline:
+                        fee_close_d = dec(self.fee_close or 0.0)
+                avg_f = avg_known if avg_known is not None and fast else float(avg_price)
+                if spot_inline and type(price_f) is float and amount_f:
+                    # _exit_profit_abs(price_f, amount_f, avg_f) of a SPOT trade, inlined
+                    close_value = mul(tmp_amount, cached(price_f) or dec(price_f))
+                    fees = mul(close_value, fee_close_d)
+                    close_f = float(add(close_value, fees) if is_short else sub(close_value, fees))
+                    open_f = self._calc_open_trade_value(amount_f, avg_f)
+                    last_profit_abs = round(open_f - close_f if is_short else close_f - open_f, 8)
+                else:
+                    last_profit_abs = self._exit_profit_abs(price_f, amount_f, avg_f)
+                first_exit = close_profit_abs is ZERO
                 close_profit_abs = add(close_profit_abs, dec(last_profit_abs))
-                if total_stake > 0:
-                    close_profit = float(close_profit_abs) / float(total_stake) * leverage
+                if first_exit and fast:
+                    # ZERO + Decimal(repr(x)) is x, and +0 for either zero
+                    cpa_known = last_profit_abs if last_profit_abs else 0.0
+                else:
+                    cpa_known = float(close_profit_abs)
+                if total_stake > ZERO:
+                    if ts_known is None:
+                        ts_known = float(total_stake)
+                    close_profit = cpa_known / ts_known * leverage
                 cur_ff = ZERO
             else:
                 # no price at all: dec(None) raises TypeError, as before
                 price = (type(price_f) is float and cached(price_f)) or dec(price_f)  # type: ignore[arg-type]
                 value = mul(tmp_amount, price)
-                if tmp_amount > 0:
+                if tmp_amount > ZERO:
+                    first = pristine and fast
                     cur_amount = add(cur_amount, tmp_amount)
                     cur_stake = add(cur_stake, value)
-                    if cur_amount > 0:
-                        avg_price = div18(cur_stake, cur_amount)
+                    pristine = False
+                    # ZERO + Decimal(repr(a)) is a (a > 0 here); else unknown
+                    amount_known = amount_f if first and type(amount_f) is float else None
+                    if cur_amount > ZERO:
+                        avg_price = _CTX_DOWN.divide(cur_stake, cur_amount).quantize(
+                            _Q18, rounding=_TRUNCATE, context=_CTX_DOWN
+                        )  # div18, inlined
                         avg_current = True
+                        # (a·p)/a is exactly p; p >= 0.1 has at most 17 decimals, so the
+                        # 18-place truncation keeps it: the average is the price itself
+                        avg_known = (
+                            price_f
+                            if first and type(price_f) is float and 0.1 <= price_f < 1e20
+                            else None
+                        )
                 if fee_factor is None:
                     fee = _num("fee_open", self.fee_open)
                     fee_factor = sub(ONE, fee) if is_short else add(ONE, fee)
                 total_stake = add(total_stake, mul(value, fee_factor))
+                ts_known = None
                 max_stake = add(max_stake, value)
 
         self.funding_fees = float(total_ff) if total_ff else 0.0
-        self.max_stake_amount = float(max_stake) / leverage
+        max_stake_f = float(max_stake)
+        if type(leverage) is not float or leverage != 1.0:  # x / 1.0 is x: skip the new float
+            max_stake_f = max_stake_f / leverage
+        previous = self.max_stake_amount
+        if max_stake_f == previous and max_stake_f and type(previous) is float:
+            max_stake_f = previous  # the same value (same bits when non-zero): keep the object
+        self.max_stake_amount = max_stake_f
+        if cpa_known is None or not fast:
+            cpa_known = float(close_profit_abs)
         realized: float | None = None
         if close_profit and last_profit_abs is not None:
-            realized = float(close_profit_abs)
+            realized = cpa_known
+            if realized == last_profit_abs and realized:
+                realized = last_profit_abs  # one exit: the same value, keep one float object
             self.close_profit = close_profit
             self.realized_profit = realized
             self.close_profit_abs = last_profit_abs
 
-        amount_f = float(cur_amount)
+        if not cur_amount and fast:
+            amount_f = 0.0  # a zero sum of positive amounts is +0
+        elif amount_known is not None and fast:
+            amount_f = amount_known
+        else:
+            amount_f = float(cur_amount)
         amount_tr = (
             amount_f
             if self.amount_precision is None or self.precision_mode is None
@@ -1069,21 +1199,56 @@ class LocalTrade:
             )
         )
         if amount_tr > 0.0:
-            average = avg_price if avg_current else div18(cur_stake, cur_amount)
+            if avg_current:
+                average_f = avg_known if avg_known is not None and fast else float(avg_price)
+            else:
+                average_f = float(div18(cur_stake, cur_amount))
             self.open_rate = price_to_precision(
-                float(average), self.price_precision, self.precision_mode_price
+                average_f, self.price_precision, self.precision_mode_price
             )
             self.amount = amount_tr
-            self.stake_amount = float(cur_stake) / leverage
-            self.fee_open_cost = (self.fee_open or 0.0) * self.max_stake_amount
+            if fast and cur_stake == max_stake:
+                stake_f = max_stake_f  # the same value (and the same division)
+            else:
+                stake_f = float(cur_stake)
+                if type(leverage) is not float or leverage != 1.0:
+                    stake_f = stake_f / leverage
+                if stake_f == max_stake_f and stake_f:
+                    stake_f = max_stake_f  # the same value: keep one float object
+            self.stake_amount = stake_f
+            self.fee_open_cost = (self.fee_open or 0.0) * max_stake_f
             self.recalc_open_trade_value()
             if self.stop_loss_pct is not None and self.open_rate is not None:
                 self.adjust_stop_loss(self.open_rate, self.stop_loss_pct)
-        elif is_closing and total_stake > 0:
-            ratio = float(close_profit_abs) / float(total_stake) * leverage
+        elif is_closing and total_stake > ZERO:
+            if ts_known is None or not fast:
+                ts_known = float(total_stake)
+            ratio = cpa_known / ts_known * leverage
             # the same values as set above share one float object (kept per closed trade)
             self.close_profit = close_profit if ratio == close_profit else ratio
-            self.close_profit_abs = realized if realized is not None else float(close_profit_abs)
+            self.close_profit_abs = realized if realized is not None else cpa_known
+        _RECALC_NO_EXIT = (
+            self
+            if last_profit_abs is None and not is_closing and type(self) is _PlainLocalTrade
+            else None
+        )
+
+    def _recalc_settled(self) -> None:
+        """Note that the last recalculation of this trade (no exit filled) was settled.
+
+        Called by ``close_bt_order`` after its final ``adjust_stop_loss``. The state is then
+        a fixed point of :meth:`recalc_trade_from_orders`: with entries only, every value it
+        writes depends on the orders and on fields it does not write (side, leverage, fees,
+        precision), and a second ``adjust_stop_loss`` at the same rate and percentage moves
+        nothing. So a following recalculation that finds every input and output still the
+        very same objects (``_recalc_key``) returns at once. Backtesting trades only
+        (``LocalTrade(...)``); one trade is remembered (module state, no per-trade memory).
+        """
+        global _RECALC_FIXED
+        if _RECALC_NO_EXIT is self and _FAST_PATHS:  # only ever a _PlainLocalTrade
+            _RECALC_FIXED = (self, _recalc_key(self, self.orders))
+        else:
+            _RECALC_FIXED = None
 
     def _exit_profit_abs(self, rate: float | None, amount: float, open_rate: float) -> float:
         """``calculate_profit(rate, amount, open_rate).profit_abs`` without the ratios."""
@@ -1417,21 +1582,23 @@ class LocalTrade:
         """File a closed trade in the closed stores; returns its exact ``close_profit_abs``."""
         pair = trade.pair
         LocalTrade.bt_trades.append(trade)
-        LocalTrade._bt_closed_pp[pair].append(trade)
-        if trade.close_date is not None:
-            LocalTrade._bt_closed_by_date.add(trade)
-            LocalTrade._bt_closed_by_date_pp[pair].add(trade)
+        LocalTrade._bt_closed_pp[pair]._items[trade] = None  # TradeStore.append, inlined
+        close_date = trade.close_date
+        if close_date is not None:
+            when = close_date if close_date.tzinfo is UTC else to_aware_utc(close_date)
+            LocalTrade._bt_closed_by_date.add_at(trade, when)
+            LocalTrade._bt_closed_by_date_pp[pair].add_at(trade, when)
         profit = trade.close_profit_abs
         if not profit:
             return None
-        profit_d = dec(profit)
+        profit_d = (type(profit) is float and _FLOAT_CACHE.get(profit)) or dec(profit)
         LocalTrade._bt_closed_profit_dec = CTX.add(LocalTrade._bt_closed_profit_dec, profit_d)
         return profit_d
 
     @staticmethod
     def _bt_remove_open(trade: LocalTrade) -> None:
         LocalTrade.bt_trades_open.remove(trade)
-        LocalTrade.bt_trades_open_pp[trade.pair].discard(trade)
+        LocalTrade.bt_trades_open_pp[trade.pair]._items.pop(trade, None)  # discard, inlined
         LocalTrade.bt_open_open_trade_count -= 1
 
     @staticmethod
@@ -1546,15 +1713,17 @@ _SLOTS: tuple[str, ...] = tuple(
     {"exit_reason": "_exit_reason", "enter_tag": "_enter_tag"}.get(name, name)
     for name in (*TRADE_FIELDS, "orders")
 )
-_SLOT_SET = frozenset(_SLOTS)
 
 
 class _PlainLocalTrade(LocalTrade):
     """What ``LocalTrade(...)`` builds: the same class behaviour, fields kept in slots.
 
-    Only :meth:`LocalTrade.__new__` creates it. A slot that was never set (``open_date``
-    when not given, or a deleted field) reads the ``LocalTrade`` class default, as a
-    dict-based instance would. Other attributes still go to the inherited ``__dict__``.
+    Only :meth:`LocalTrade.__new__` creates it. ``__init__`` sets every slot (``open_date``
+    only when given: it has no default, as in freqtrade). The class defines no
+    ``__getattr__``: that hook would disable CPython's specialised attribute access for every
+    field read of the accounting code (about 2.5x slower loads). Consequence: a field removed
+    with ``del`` raises ``AttributeError`` until it is set again, where a dict-based instance
+    would read the class default. Other attributes still go to the inherited ``__dict__``.
     """
 
     __slots__ = _SLOTS
@@ -1646,8 +1815,12 @@ class _PlainLocalTrade(LocalTrade):
         self.amount = amount
         self.amount_requested = amount_requested
         if open_date is not _UNSET:
-            self.open_date = _utc_or_keep(open_date)
-        self.close_date = _utc_or_keep(close_date)
+            self.open_date = (
+                open_date
+                if type(open_date) is datetime and open_date.tzinfo is UTC
+                else _utc_or_keep(open_date)
+            )
+        self.close_date = None if close_date is None else _utc_or_keep(close_date)
         self.stop_loss = stop_loss
         self.stop_loss_pct = stop_loss_pct
         self.initial_stop_loss = initial_stop_loss
@@ -1655,10 +1828,20 @@ class _PlainLocalTrade(LocalTrade):
         self.is_stop_loss_trailing = is_stop_loss_trailing
         self.max_rate = max_rate
         self.min_rate = min_rate
-        self._exit_reason = _cut(exit_reason)
+        self._exit_reason = (
+            exit_reason
+            if exit_reason is None
+            or (type(exit_reason) is str and len(exit_reason) <= CUSTOM_TAG_MAX_LENGTH)
+            else _cut(exit_reason)
+        )
         self.exit_order_status = exit_order_status
         self.strategy = strategy
-        self._enter_tag = _cut(enter_tag)
+        self._enter_tag = (
+            enter_tag
+            if enter_tag is None
+            or (type(enter_tag) is str and len(enter_tag) <= CUSTOM_TAG_MAX_LENGTH)
+            else _cut(enter_tag)
+        )
         self.timeframe = timeframe
         self.trading_mode = (
             TradingMode(trading_mode)
@@ -1677,20 +1860,27 @@ class _PlainLocalTrade(LocalTrade):
         self.funding_fees = funding_fees
         self.funding_fee_running = funding_fee_running
         self.record_version = record_version
-        self.orders = []
+        own_orders: list[LocalOrder] = []
+        self.orders = own_orders
         if orders:
             for order in orders:
                 order._trade_bt = self
-                self.orders.append(order)
-        self.recalc_open_trade_value()
-        if self.trading_mode == TradingMode.MARGIN and self.interest_rate is None:
+                own_orders.append(order)
+        if (
+            amount == 0
+            and type(amount) is int
+            and type(open_rate) is float
+            and type(fee_open) is float
+            and 0 < open_rate < _INF
+            and 0 <= fee_open < _INF
+        ):
+            # what recalc_open_trade_value() gives a new backtest trade (amount=0): exact +0.0
+            self.open_trade_value = 0.0
+        else:
+            self.recalc_open_trade_value()
+        if self.trading_mode == _MARGIN and self.interest_rate is None:
             raise MarginConfigError("margin trading requires param interest_rate on trades")
 
-    def __getattr__(self, name: str) -> Any:
-        # Only reached for a slot that is unset (or a name that does not exist at all).
-        if name in _SLOT_SET and name in LocalTrade.__dict__:
-            return LocalTrade.__dict__[name]
-        raise AttributeError(f"'LocalTrade' object has no attribute {name!r}")
 
 
 def _utc_or_keep(value: Any) -> Any:
