@@ -318,38 +318,44 @@ class LocalOrder:
     raises ``TypeError``. Datetimes are aware UTC (naive input is taken as UTC).
     """
 
+    # Fields live in slots (a backtest keeps every order): ``__init__`` sets every one of
+    # them. ``__dict__`` stays for other attributes (a per-instance ``monotonic_updates``).
+    # The ORM subclass ``Order`` maps the same names; its instrumented attributes shadow these
+    # slots and keep their values in the instance ``__dict__``.
+    __slots__ = (*ORDER_FIELDS, "_trade_bt", "_trade_live", "__dict__")
+
     #: Ignore stale CCXT updates (see the module docstring); ``False`` = freqtrade behaviour.
     monotonic_updates: ClassVar[bool] = True
 
-    id: int | None = None
-    ft_trade_id: int | None = None
-    ft_order_side: str = ""
-    ft_pair: str = ""
-    ft_is_open: bool = True
-    ft_amount: float | None = None
-    ft_price: float | None = None
-    ft_cancel_reason: str | None = None
-    order_id: str = ""
-    status: str | None = None
-    symbol: str | None = None
-    order_type: str | None = None
-    side: str | None = None
-    price: float | None = None
-    average: float | None = None
-    amount: float | None = None
-    filled: float | None = None
-    remaining: float | None = None
-    cost: float | None = None
-    stop_price: float | None = None
-    order_date: datetime | None = None
-    order_filled_date: datetime | None = None
-    order_update_date: datetime | None = None
-    funding_fee: float | None = None
-    ft_fee_base: float | None = None
-    ft_order_tag: str | None = None
+    id: int | None
+    ft_trade_id: int | None
+    ft_order_side: str
+    ft_pair: str
+    ft_is_open: bool
+    ft_amount: float | None
+    ft_price: float | None
+    ft_cancel_reason: str | None
+    order_id: str
+    status: str | None
+    symbol: str | None
+    order_type: str | None
+    side: str | None
+    price: float | None
+    average: float | None
+    amount: float | None
+    filled: float | None
+    remaining: float | None
+    cost: float | None
+    stop_price: float | None
+    order_date: datetime | None
+    order_filled_date: datetime | None
+    order_update_date: datetime | None
+    funding_fee: float | None
+    ft_fee_base: float | None
+    ft_order_tag: str | None
 
-    _trade_bt: Any = None
-    _trade_live: Any = None
+    _trade_bt: Any
+    _trade_live: Any
 
     def __init__(
         self,
@@ -411,9 +417,24 @@ class LocalOrder:
         self.remaining = remaining
         self.cost = cost
         self.stop_price = stop_price
-        self.order_date = _utc_or_keep(order_date)
-        self.order_filled_date = _utc_or_keep(order_filled_date)
-        self.order_update_date = _utc_or_keep(order_update_date)
+        # aware UTC (the usual input) is kept as it is without a call
+        self.order_date = (
+            order_date
+            if order_date is None or (type(order_date) is datetime and order_date.tzinfo is UTC)
+            else _utc_or_keep(order_date)
+        )
+        self.order_filled_date = (
+            order_filled_date
+            if order_filled_date is None
+            or (type(order_filled_date) is datetime and order_filled_date.tzinfo is UTC)
+            else _utc_or_keep(order_filled_date)
+        )
+        self.order_update_date = (
+            order_update_date
+            if order_update_date is None
+            or (type(order_update_date) is datetime and order_update_date.tzinfo is UTC)
+            else _utc_or_keep(order_update_date)
+        )
         self.funding_fee = funding_fee
         self.ft_fee_base = ft_fee_base
         self.ft_order_tag = ft_order_tag
@@ -745,7 +766,11 @@ class LocalOrder:
     # ------------------------------------------------------------------ backtesting
     def close_bt_order(self, close_date: datetime, trade: Any) -> None:
         """Fill the order completely at ``close_date`` (backtesting) and update ``trade``."""
-        self.order_filled_date = _utc_or_keep(close_date)
+        self.order_filled_date = (
+            close_date
+            if type(close_date) is datetime and close_date.tzinfo is UTC
+            else _utc_or_keep(close_date)
+        )
         self.filled = self.amount
         self.remaining = 0
         self.status = "closed"
@@ -759,3 +784,4 @@ class LocalOrder:
                 trade.initial_stop_loss_pct = None
                 trade.is_stop_loss_trailing = False
             trade.adjust_stop_loss(trade.open_rate, trade.stop_loss_pct)
+            trade._recalc_settled()  # a repeated recalc_trade_from_orders() is then free
