@@ -1,0 +1,307 @@
+"""The backtesting fast paths of ``LocalTrade`` give bit-identical results.
+
+``tradeledger.domain.trade._FAST_PATHS`` switches off (1) the skip of a
+``recalc_trade_from_orders()`` that would only repeat the previous recalculation of the trade
+(``_recalc_settled``), (2) the inlined SPOT exit value. Every golden trade and backtest
+scenario, and random backtest lifecycles (hypothesis, with fields and orders changed between
+the calls so that a skip would be wrong), are replayed with and without them; the complete
+state (every column of the trade and its orders, the backtesting totals, exceptions) must be
+the same bit for bit after every step (floats compared by ``repr``, so ``-0.0`` is not
+``0.0``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.golden_harness import GoldenReplayer, load_golden, local_start_values
+from tradeledger.domain import trade as trade_module
+from tradeledger.domain.enums import TradingMode
+from tradeledger.domain.order import ORDER_FIELDS, LocalOrder
+from tradeledger.domain.trade import TRADE_FIELDS, LocalTrade
+
+TRADE_FILE = load_golden("trade_scenarios.json")
+BT_FILE = load_golden("backtest_scenarios.json")
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _exact(value: Any) -> Any:
+    """A comparable form that tells apart what ``==`` does not (0.0/-0.0, 1/1.0, NaN)."""
+    if isinstance(value, float | int):
+        return (type(value).__name__, repr(value))
+    return value
+
+
+def exact_state(trade: Any) -> tuple[Any, ...]:
+    fields = tuple(_exact(getattr(trade, name, "<unset>")) for name in TRADE_FIELDS)
+    orders = tuple(
+        tuple(_exact(getattr(o, name, "<unset>")) for name in ORDER_FIELDS) for o in trade.orders
+    )
+    totals = (
+        _exact(LocalTrade.bt_total_profit),
+        _exact(LocalTrade.get_total_closed_profit()),
+        LocalTrade.bt_open_open_trade_count,
+        len(LocalTrade.bt_trades),
+    )
+    return fields, orders, totals
+
+
+@contextmanager
+def fast_paths(enabled: bool) -> Iterator[None]:
+    saved = trade_module._FAST_PATHS
+    trade_module._FAST_PATHS = enabled
+    trade_module._RECALC_FIXED = None
+    trade_module._RECALC_NO_EXIT = None
+    try:
+        yield
+    finally:
+        trade_module._FAST_PATHS = saved
+        trade_module._RECALC_FIXED = None
+        trade_module._RECALC_NO_EXIT = None
+
+
+class RecordingReplayer(GoldenReplayer):
+    """Records the exact state of the trade (or the exception) after every op."""
+
+    def __init__(self) -> None:
+        def factory(kwargs: dict[str, Any], created: dict[str, Any] | None) -> LocalTrade:
+            trade = LocalTrade(**kwargs)
+            if created is not None and "id" not in kwargs:
+                trade.id = 1
+            local_start_values(trade, created)
+            return trade
+
+        super().__init__(factory, LocalOrder, query_cls=LocalTrade)
+        self.states: list[Any] = []
+
+    def apply_op(self, trade: Any, op: dict[str, Any], at: datetime) -> None:
+        try:
+            super().apply_op(trade, op, at)
+        except Exception as exc:
+            self.states.append(("raised", type(exc).__name__, str(exc)))
+            raise
+        self.states.append(exact_state(trade))
+
+
+def _replay(run: Callable[[RecordingReplayer], Any], enabled: bool) -> list[Any]:
+    LocalTrade.reset_trades()
+    replayer = RecordingReplayer()
+    try:
+        with fast_paths(enabled):
+            run(replayer)
+    finally:
+        LocalTrade.reset_trades()
+    return replayer.states
+
+
+@pytest.mark.parametrize("scenario", TRADE_FILE["scenarios"], ids=lambda s: s["id"])
+def test_trade_scenario_fast_equals_general(scenario: dict[str, Any]) -> None:
+    fast = _replay(lambda r: r.run_trade_scenario(scenario), True)
+    general = _replay(lambda r: r.run_trade_scenario(scenario), False)
+    assert fast, "no op replayed"
+    assert fast == general
+
+
+@pytest.mark.parametrize("scenario", BT_FILE["scenarios"], ids=lambda s: s["id"])
+def test_backtest_scenario_fast_equals_general(scenario: dict[str, Any]) -> None:
+    fast = _replay(lambda r: r.run_backtest_scenario(scenario), True)
+    general = _replay(lambda r: r.run_backtest_scenario(scenario), False)
+    assert fast, "no op replayed"
+    assert fast == general
+
+
+def test_skip_really_happens() -> None:
+    """The repeated recalculation after an entry fill is skipped (else the test is void)."""
+    LocalTrade.reset_trades()
+    calls: list[int] = []
+    trade = LocalTrade(pair="A/B", open_rate=10.0, amount=0, stake_amount=10.0,
+                       fee_open=0.001, fee_close=0.001, open_date=T0)
+    LocalTrade.add_bt_trade(trade)
+    order = LocalOrder(ft_order_side="buy", side="buy", ft_pair="A/B", order_id="1",
+                       status="open", price=10.0, average=10.0, amount=1.0, filled=0.0,
+                       ft_price=10.0)
+    order._trade_bt = trade
+    trade.orders.append(order)
+    order.close_bt_order(T0, trade)
+    original = LocalTrade.adjust_stop_loss
+
+    def counting(self: LocalTrade, *args: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        original(self, *args, **kwargs)
+
+    try:
+        LocalTrade.adjust_stop_loss = counting  # type: ignore[method-assign]
+        trade.stop_loss_pct = -0.1
+        trade.recalc_trade_from_orders()  # a field changed: recalculated
+        assert len(calls) == 1
+        trade.recalc_trade_from_orders()  # not settled by close_bt_order: recalculated
+        assert len(calls) == 2
+        order2 = LocalOrder(ft_order_side="buy", side="buy", ft_pair="A/B", order_id="2",
+                            status="open", price=11.0, average=11.0, amount=1.0, filled=0.0,
+                            ft_price=11.0)
+        order2._trade_bt = trade
+        trade.orders.append(order2)
+        order2.close_bt_order(T0, trade)
+        assert len(calls) == 4  # its recalculation and its own adjust_stop_loss
+        trade.recalc_trade_from_orders()
+        assert len(calls) == 4  # skipped
+    finally:
+        LocalTrade.adjust_stop_loss = original  # type: ignore[method-assign]
+        LocalTrade.reset_trades()
+
+
+# ---- random backtest lifecycles -------------------------------------------------------------
+prices = st.one_of(
+    st.floats(min_value=0.05, max_value=5000, allow_nan=False, allow_infinity=False),
+    st.floats(min_value=1e-9, max_value=1e9, allow_nan=False, allow_infinity=False),
+    st.sampled_from([0.1, 0.09999999999999999, 1e20, 3.0000000000000004, 1e-7]),
+    st.integers(1, 10_000),
+)
+amounts = st.one_of(
+    st.floats(min_value=0.0001, max_value=500, allow_nan=False, allow_infinity=False),
+    st.floats(min_value=1e-9, max_value=1e7, allow_nan=False, allow_infinity=False),
+    st.integers(1, 100),
+)
+
+
+@st.composite
+def lifecycles(draw: st.DrawFn) -> dict[str, Any]:
+    mode = draw(st.sampled_from([TradingMode.SPOT, TradingMode.FUTURES, TradingMode.MARGIN]))
+    is_short = draw(st.booleans()) if mode != TradingMode.SPOT else False
+    precision: dict[str, Any] = draw(
+        st.sampled_from(
+            [
+                {},
+                {"amount_precision": 0.0001, "price_precision": 0.01, "precision_mode": 4,
+                 "precision_mode_price": 4, "contract_size": 1.0},
+                {"amount_precision": 3, "price_precision": 4, "precision_mode": 2,
+                 "precision_mode_price": 2, "contract_size": None},
+                {"amount_precision": 1.0, "price_precision": 0.5, "precision_mode": 4,
+                 "precision_mode_price": 4, "contract_size": 10.0},
+            ]
+        )
+    )
+    trade = {
+        "pair": "X/USDT",
+        "open_rate": draw(prices),
+        "amount": 0,
+        "stake_amount": 100.0,
+        "fee_open": draw(st.sampled_from([0.0, 0.001, 0.0025])),
+        "fee_close": draw(st.sampled_from([0.0, 0.001, 0.0025])),
+        "is_short": is_short,
+        "leverage": draw(st.sampled_from([1.0, 1, 2.0, 3.5])) if mode != TradingMode.SPOT else 1.0,
+        "trading_mode": mode,
+        "interest_rate": 0.0005,
+        "exchange": "binance",
+        **precision,
+    }
+    ops = draw(
+        st.lists(
+            st.one_of(
+                st.tuples(st.just("entry"), prices, amounts, st.booleans()),
+                st.tuples(st.just("exit"), prices, st.floats(0.05, 1.0)),
+                st.tuples(st.just("recalc")),
+                st.tuples(st.just("funding"), st.floats(-5, 5, allow_nan=False)),
+                st.tuples(st.just("set_fee_open"), st.sampled_from([0.0, 0.001, 0.002])),
+                st.tuples(st.just("set_leverage"), st.sampled_from([1.0, 2.0])),
+                st.tuples(st.just("set_stop_pct"), st.sampled_from([-0.05, -0.1, 0.2])),
+                st.tuples(st.just("set_amount"), amounts),
+                st.tuples(st.just("set_stop_loss"), prices),
+                st.tuples(st.just("trail"), prices),
+                st.tuples(st.just("order_price"), prices),
+                st.tuples(st.just("fee_base"), st.one_of(st.floats(0, 0.01), st.integers(0, 1))),
+            ),
+            min_size=1,
+            max_size=10,
+        )
+    )
+    return {"trade": trade, "ops": ops, "close": draw(prices), "stop": draw(st.sampled_from(
+        [-0.05, -0.2, 0.1]))}
+
+
+def _run_lifecycle(case: dict[str, Any]) -> list[Any]:
+    states: list[Any] = []
+    LocalTrade.reset_trades()
+    try:
+        trade = LocalTrade(id=1, open_date=T0, **case["trade"])
+        LocalTrade.add_bt_trade(trade)
+        trade.adjust_stop_loss(trade.open_rate, case["stop"], initial=True)
+        at = T0
+        n = 0
+        for op in case["ops"]:
+            at += timedelta(minutes=5)
+            n += 1
+            kind = op[0]
+            try:
+                if kind in ("entry", "exit"):
+                    entry = kind == "entry"
+                    side = trade.entry_side if entry else trade.exit_side
+                    amount = op[2] if entry else max(trade.amount * op[2], 0.0001)
+                    order = LocalOrder(id=n, ft_trade_id=1, ft_pair="X/USDT", order_id=str(n),
+                                       ft_order_side=side, side=side, order_type="limit",
+                                       status="open", order_date=at, ft_price=op[1],
+                                       price=op[1], average=op[1], amount=amount, filled=0.0,
+                                       remaining=amount, ft_is_open=True)
+                    order._trade_bt = trade
+                    trade.orders.append(order)
+                    order.close_bt_order(at, trade)
+                    if entry and op[3]:
+                        trade.recalc_trade_from_orders()
+                elif kind == "recalc":
+                    trade.recalc_trade_from_orders()
+                elif kind == "funding":
+                    trade.set_funding_fees(op[1])
+                elif kind == "set_fee_open":
+                    trade.fee_open = op[1]
+                    trade.recalc_trade_from_orders()
+                elif kind == "set_leverage":
+                    trade.leverage = op[1]
+                    trade.recalc_trade_from_orders()
+                elif kind == "set_stop_pct":
+                    trade.stop_loss_pct = op[1]
+                    trade.recalc_trade_from_orders()
+                elif kind == "set_amount":
+                    trade.amount = op[1]
+                    trade.recalc_trade_from_orders()
+                elif kind == "set_stop_loss":
+                    trade.stop_loss = op[1]
+                    trade.recalc_trade_from_orders()
+                elif kind == "trail":
+                    trade.adjust_stop_loss(op[1], trade.stop_loss_pct)
+                    trade.recalc_trade_from_orders()
+                elif kind == "order_price" and trade.orders:
+                    trade.orders[-1].average = op[1]
+                    trade.recalc_trade_from_orders()
+                elif kind == "fee_base" and trade.orders:
+                    trade.orders[0].ft_fee_base = op[1]
+                    trade.recalc_trade_from_orders()
+            except Exception as exc:  # the same exception both ways
+                states.append(("raised", kind, type(exc).__name__, str(exc)))
+            states.append(exact_state(trade))
+        trade.close_date = at + timedelta(hours=1)
+        try:
+            trade.close(case["close"], show_msg=False)
+            LocalTrade.close_bt_trade(trade)
+        except Exception as exc:
+            states.append(("raised", "close", type(exc).__name__, str(exc)))
+        states.append(exact_state(trade))
+    finally:
+        LocalTrade.reset_trades()
+    return states
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lifecycles())
+def test_random_lifecycle_fast_equals_general(case: dict[str, Any]) -> None:
+    with fast_paths(True):
+        fast = _run_lifecycle(case)
+    with fast_paths(False):
+        general = _run_lifecycle(case)
+    assert fast == general
