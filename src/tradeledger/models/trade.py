@@ -259,7 +259,7 @@ class Trade(ModelBase, LocalTrade):
         """
         if not Trade.use_db:
             return Trade.get_trades_proxy(is_open=True)
-        return _trades_with_orders(Trade.session(), [Trade.is_open.is_(True)])
+        return _trades_with_orders(Trade.session(), _open_trades_statement())
 
     @staticmethod
     def get_open_trade_count() -> int:
@@ -363,36 +363,50 @@ class Trade(ModelBase, LocalTrade):
 _ORDERS_CHUNK = 500  # ids per ``IN`` list off PostgreSQL (SQLAlchemy's selectin size)
 
 
-def _trades_with_orders(session: Session, filters: list[Any]) -> list[Trade]:
-    """Trades matching ``filters`` with ``orders`` loaded as ``lazy="selectin"`` would.
+@cache
+def _open_trades_statement() -> Select[Trade]:
+    """The open trades, without the eager orders load (built once)."""
+    return select(Trade).where(Trade.is_open.is_(True)).options(lazyload(Trade.orders))
 
-    The trades are read without the eager load; the orders of the trades whose collection
-    is not loaded (new in the session, or expired) are then read in one query -- on
-    PostgreSQL ``ft_trade_id = ANY(CAST(:ids AS INTEGER[]))`` with the ids as one text
-    parameter (one SQL text, prepared once by psycopg, instead of one rendered bound
-    parameter per id),
-    elsewhere ``IN`` lists of 500 ids -- ordered by id, and set as the committed
-    collections (empty for a trade without orders). Collections already loaded are kept
-    as they are, as the ``selectin`` loader keeps them.
+
+@cache
+def _orders_statement(postgresql: bool) -> Select[Any]:
+    """The orders of the trades whose ids are bound as ``tl_ids``, by id (built once)."""
+    order_cls: Any = Trade.orders.property.mapper.class_
+    if postgresql:
+        cond = order_cls.ft_trade_id == any_(
+            cast(bindparam("tl_ids", type_=Text), ARRAY(Integer)))
+    else:
+        cond = order_cls.ft_trade_id.in_(bindparam("tl_ids", expanding=True))
+    return select(order_cls).where(cond).order_by(order_cls.id)
+
+
+def _trades_with_orders(session: Session, stmt: Select[Trade]) -> list[Trade]:
+    """The trades of ``stmt`` with ``orders`` loaded as ``lazy="selectin"`` would.
+
+    ``stmt`` reads the trades without the eager load (``lazyload(Trade.orders)``); the
+    orders of the trades whose collection is not loaded (new in the session, or expired)
+    are then read in one query -- on PostgreSQL ``ft_trade_id = ANY(CAST(:ids AS
+    INTEGER[]))`` with the ids as one text parameter (one SQL text, prepared once by
+    psycopg, instead of one rendered bound parameter per id), elsewhere ``IN`` lists of
+    500 ids -- ordered by id, and set as the committed collections (empty for a trade
+    without orders). Collections already loaded are kept as they are, as the ``selectin``
+    loader keeps them.
     """
-    stmt = select(Trade).where(*filters).options(lazyload(Trade.orders))
     trades = list(session.scalars(stmt).all())
     todo = [t for t in trades if "orders" not in instance_dict(t)]
     if not todo:
         return trades
-    order_cls: Any = Trade.orders.property.mapper.class_
     found: dict[int, list[Any]] = {t.id: [] for t in todo}
     ids = list(found)
+    postgresql = session.connection().dialect.name == "postgresql"
     chunks: list[Any]
-    if session.connection().dialect.name == "postgresql":
+    if postgresql:
         # the array as one text value: psycopg's list dumper costs more than the query
         chunks = ["{" + ",".join(map(str, ids)) + "}"]
-        cond = order_cls.ft_trade_id == any_(
-            cast(bindparam("tl_ids", type_=Text), ARRAY(Integer)))
     else:
         chunks = [ids[i:i + _ORDERS_CHUNK] for i in range(0, len(ids), _ORDERS_CHUNK)]
-        cond = order_cls.ft_trade_id.in_(bindparam("tl_ids", expanding=True))
-    query = select(order_cls).where(cond).order_by(order_cls.id)
+    query = _orders_statement(postgresql)
     for chunk in chunks:
         for order in session.scalars(query, {"tl_ids": chunk}):
             found[order.ft_trade_id].append(order)
