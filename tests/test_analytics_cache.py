@@ -334,3 +334,22 @@ def test_write_while_a_trigger_is_off_never_revives_an_answer(backend_name: str,
     finally:
         close_db()
         drop()
+
+
+def test_core_fast_path_writes_invalidate(db: tuple[str, str]) -> None:
+    from tests.test_persist import build_local
+    from tradeledger import persist_trade, persist_trades
+
+    persist_trades([build_local(i, "seed-") for i in range(4)])  # ids from the sequences
+    first = cached()
+    assert first == fresh(Trade.session)
+    Trade.session.rollback()
+    persist_trade(build_local(4, "fast-"))  # a closed trade with its entry and exit orders
+    second = cached()
+    assert second == fresh(Trade.session)
+    assert sum(r[3] for r in second) == sum(r[3] for r in first) + 1
+    Trade.session.rollback()
+    persist_trades([build_local(8, "bulk-"), build_local(12, "bulk-")])  # two more closed
+    third = cached()
+    assert third == fresh(Trade.session)
+    assert sum(r[3] for r in third) == sum(r[3] for r in second) + 2
