@@ -1,5 +1,6 @@
 """Mapping layer: SQLAlchemy models over the domain classes (importing it maps them all)."""
 
+import tradeledger.models.analytics_state  # noqa: F401  (tl_analytics_state in the metadata)
 from tradeledger.models.base import ModelBase
 from tradeledger.models.custom_data import _CustomData
 from tradeledger.models.journal import JournalEntry

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # the models' metadata holds the table too (compared with the migration head by the tests)
-import tradeledger.services.analytics.cache  # noqa: F401
+import tradeledger.models.analytics_state  # noqa: F401
 
 revision = "tl_0005"
 down_revision = "tl_0004"

@@ -38,12 +38,12 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, PrimaryKeyConstraint, Table, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine, Result
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql import Executable
 
-from tradeledger.models.base import ModelBase
+from tradeledger.models.analytics_state import STATE_TABLE, state_table
 
 __all__ = [
     "MAX_ENTRIES",
@@ -59,7 +59,6 @@ __all__ = [
     "trigger_names",
 ]
 
-STATE_TABLE = "tl_analytics_state"
 #: Token slots per dialect (writers pick one by backend / connection id).
 SLOTS: dict[str, int] = {"sqlite": 1, "postgresql": 16, "mysql": 0}
 #: Results with more rows are not kept (an hourly series over three years has 26 000).
@@ -68,14 +67,6 @@ MAX_ROWS = 50_000
 MAX_ENTRIES = 512
 MAX_TOTAL_ROWS = 150_000
 
-#: The table, also in the models' metadata so that it matches the migration head.
-state_table = Table(
-    STATE_TABLE,
-    ModelBase.metadata,
-    Column("slot", Integer, nullable=False, autoincrement=False),
-    Column("token", BigInteger, nullable=False),
-    PrimaryKeyConstraint("slot", name=f"{STATE_TABLE}_pkey"),
-)
 
 
 def trigger_names(dialect: str) -> tuple[str, ...]:
