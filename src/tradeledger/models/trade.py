@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
-from functools import cache
+from functools import cache, reduce
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
@@ -423,29 +423,38 @@ _EXACT = Context(prec=1000, Emin=-999999, Emax=999999,
 
 
 def _exact_sum(values: Iterable[float | int | str | Decimal | None]) -> float:
+    """The Python sum (rows read into Python): :func:`_exact_total`."""
+    return _exact_total(values)
+
+
+def _exact_total(values: Iterable[float | int | str | Decimal | None]) -> float:
     """Exact sum of the non-zero values (each as ``Decimal(repr(x))``), rounded once."""
-    total = ZERO
-    add = _EXACT.add
-    for value in values:
-        if value:
-            total = add(total, dec(value))
-    return float(total)
+    present = [value for value in values if value]
+    if all(value.__class__ is float for value in present):
+        exact: Iterable[Decimal] = map(Decimal, map(repr, present))  # = dec(), no cache
+    else:
+        exact = map(dec, present)
+    return float(reduce(_EXACT.add, exact, ZERO))
 
 
 class _ExactSumAggregate:
-    """SQLite aggregate ``tl_exact_sum(x)``: :func:`_exact_sum` inside the database."""
+    """SQLite aggregate ``tl_exact_sum(x)``: :func:`_exact_sum` inside the database.
 
-    __slots__ = ("total",)
+    The values are collected and summed once at the end (a per-row Decimal addition in
+    ``step`` is a third slower).
+    """
+
+    __slots__ = ("values",)
 
     def __init__(self) -> None:
-        self.total = ZERO
+        self.values: list[float | int | str] = []
 
     def step(self, value: float | int | str | None) -> None:
         if value:
-            self.total = _EXACT.add(self.total, dec(value))
+            self.values.append(value)
 
     def finalize(self) -> float:
-        return float(self.total)
+        return _exact_total(self.values)
 
 
 #: A value's shortest decimal text, as the server casts it, equals ``repr(x)`` (checked
