@@ -22,6 +22,15 @@ BASE: dict[str, Any] = dict(pair="BTC/USDT", exchange="binance", open_rate=1.0, 
     ("is_short", "yes", "Trade.is_short must be a bool"),
     ("open_date", "2024-01-01", "Trade.open_date must be a datetime"),
     ("timeframe", 1.5, "Trade.timeframe must be an integer"),
+    # found by the full-size fuzz run: SQLite stores NaN as NULL (NOT NULL failed at commit)
+    # (PostgreSQL stored NaN, MariaDB's driver refused it): refused the same everywhere
+    ("amount", float("nan"), "Trade.amount must be a number, got NaN"),
+    ("open_rate", float("nan"), "Trade.open_rate must be a number, got NaN"),
+    ("stop_loss_pct", float("nan"), "Trade.stop_loss_pct must be a number, got NaN"),
+    # ... and ints beyond the column's range failed in the driver (OverflowError, DataError)
+    ("timeframe", 2**70, "Trade.timeframe is out of the 32-bit integer range"),
+    ("timeframe", 2**31, "Trade.timeframe is out of the 32-bit integer range"),
+    ("timeframe", -(2**31) - 1, "Trade.timeframe is out of the 32-bit integer range"),
 ])
 def test_trade_bad_values_name_the_field(field: str, value: Any, match: str) -> None:
     with pytest.raises(InvalidValueError, match=match):
@@ -50,3 +59,13 @@ def test_numeric_types_accepted() -> None:
 
     t = Trade(**{**BASE, "amount": 2, "stake_amount": Decimal("1.5"), "is_open": 1})
     assert t.amount == 2
+
+
+def test_integer_bounds_and_infinities_are_stored(backend: str) -> None:
+    """The 32-bit bounds of an INTEGER column are accepted on every backend."""
+    init_db(backend)
+    t = Trade(**{**BASE, "timeframe": 2**31 - 1, "precision_mode": -(2**31)})
+    Trade.session.add(t)
+    Trade.commit()
+    Trade.session.expire_all()
+    assert (t.timeframe, t.precision_mode) == (2**31 - 1, -(2**31))

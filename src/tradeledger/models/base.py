@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from sqlalchemy import Boolean, DateTime, Dialect, Enum, Float, Integer, MetaData, event
+from sqlalchemy import BigInteger, Boolean, DateTime, Dialect, Enum, Float, Integer, MetaData, event
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapper, scoped_session
 from sqlalchemy.orm import Session as _Session
@@ -159,9 +159,14 @@ def _column_guard(class_name: str, key: str, col: Any) -> Any:
                 f"{where} must be a bool, got {type(value).__name__}: {value!r:.60}"
             )
     elif isinstance(ctype, Float):
-
+        # NaN is stored as NULL by SQLite (a NOT NULL column then fails at commit), as NaN by
+        # PostgreSQL and refused by MariaDB's driver: refused here, the same on every backend
         def check(value: Any) -> Any:
-            if value is None or type(value) is float:
+            if value is None:
+                return value
+            if type(value) is float:
+                if value != value:
+                    raise InvalidValueError(f"{where} must be a number, got NaN")
                 return value
             if isinstance(value, numbers.Real | Decimal):
                 return value
@@ -169,9 +174,17 @@ def _column_guard(class_name: str, key: str, col: Any) -> Any:
                 f"{where} must be a number, got {type(value).__name__}: {value!r:.60}"
             )
     elif isinstance(ctype, Integer):
+        # the column's range on PostgreSQL/MariaDB (INTEGER is 32-bit there), on every backend
+        bits = 64 if isinstance(ctype, BigInteger) else 32
+        low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
 
         def check(value: Any) -> Any:
-            if value is None or isinstance(value, numbers.Integral):
+            if value is None:
+                return value
+            if isinstance(value, numbers.Integral):
+                if not low <= value <= high:
+                    raise InvalidValueError(
+                        f"{where} is out of the {bits}-bit integer range: {value!r:.60}")
                 return value
             raise InvalidValueError(
                 f"{where} must be an integer, got {type(value).__name__}: {value!r:.60}"
