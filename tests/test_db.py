@@ -306,3 +306,14 @@ def test_sqlite_query_parameters_the_driver_would_ignore_are_refused(
     with pytest.raises(InvalidDatabaseURL, match="not supported for SQLite"):
         init_db(f"sqlite:///{path}?{query}")
     assert not path.exists()
+
+
+@pytest.mark.parametrize("netloc", ["u:pw@127.0.0.1", "127.0.0.1", "u@", ":5432"])
+def test_sqlite_url_with_a_host_or_credentials_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, netloc: str) -> None:
+    """``sqlite://u:pw@host/db`` opened (created) the file ``db`` here; refused, nothing made."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidDatabaseURL, match="names a local file") as info:
+        init_db(f"sqlite://{netloc}/x.sqlite")
+    assert "pw" not in str(info.value)
+    assert list(tmp_path.iterdir()) == []

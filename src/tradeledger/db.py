@@ -171,6 +171,12 @@ def _normalise_url(db_url: str) -> URL:
             "e.g. mysql://user@host/tradeledger"
         )
     if backend == "sqlite":
+        if url.host or url.username or url.password or url.port:
+            # the driver would ignore them and open (or create) the path as a local file
+            raise InvalidDatabaseURL(
+                f"db_url '{mask_url(url)}': a SQLite URL names a local file, with no host, "
+                "user, password or port (sqlite:///relative.sqlite, sqlite:////abs/path.sqlite)"
+            )
         unknown = sorted(set(url.query) - _PYSQLITE_QUERY_KEYS)
         if unknown:
             # the driver would ignore them (with a warning): ?mode=ro would open read-write
