@@ -561,8 +561,9 @@ def _details(case: Case, lib: str, res: dict[str, Any]) -> str:
         "import": ["seconds", "rss_mb", "modules_loaded", "heavy_modules", "all_runs_seconds"],
         "pair_locks": ["us_per_call", "best_calls_per_s", "all_runs_calls_per_s", "result",
                        "peak_rss_mb"],
-        "performance_query": ["mean_ms", "p50_ms", "p95_ms", "populate_s", "trade_count",
-                              "profit_abs_sum", "peak_rss_mb"],
+        "performance_query": ["mean_ms", "p50_ms", "p95_ms", "first_call_ms",
+                              "after_write_mean_ms", "after_write_p95_ms", "populate_s",
+                              "trade_count", "profit_abs_sum", "peak_rss_mb"],
         "multibot": ["trades_total", "seconds", "client_cpu_ms_per_trade", "rows_trades",
                      "peak_rss_mb", "pgbench_cmd"],
     }.get(res.get("case", ""), [k for k in res if k not in ("case", "lib")])
