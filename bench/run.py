@@ -533,7 +533,8 @@ def machine_info() -> dict[str, Any]:
         "ft_sqlalchemy": ft_versions[1] if len(ft_versions) > 1 else "?",
         "psycopg2": ft_versions[2] if len(ft_versions) > 2 else "?",
         "postgresql": pg, "git": out(["git", "rev-parse", "--short", "HEAD"]),
-        "git_dirty": bool(out(["git", "status", "--porcelain", "--untracked-files=no"])),
+        "git_dirty": bool(out(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                              ".", ":!BENCHMARKS.md"])),
     }
 
 
