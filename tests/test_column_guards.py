@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -24,9 +25,14 @@ BASE: dict[str, Any] = dict(pair="BTC/USDT", exchange="binance", open_rate=1.0, 
     ("timeframe", 1.5, "Trade.timeframe must be an integer"),
     # found by the full-size fuzz run: SQLite stores NaN as NULL (NOT NULL failed at commit)
     # (PostgreSQL stored NaN, MariaDB's driver refused it): refused the same everywhere
-    ("amount", float("nan"), "Trade.amount must be a number, got NaN"),
-    ("open_rate", float("nan"), "Trade.open_rate must be a number, got NaN"),
-    ("stop_loss_pct", float("nan"), "Trade.stop_loss_pct must be a number, got NaN"),
+    ("amount", float("nan"), "Trade.amount must be a finite number, got nan"),
+    ("open_rate", float("nan"), "Trade.open_rate must be a finite number, got nan"),
+    ("stop_loss_pct", float("nan"), "Trade.stop_loss_pct must be a finite number, got nan"),
+    # second full-size fuzz run: an infinity made the Decimal accounting raise InvalidOperation
+    ("fee_open", float("inf"), "Trade.fee_open must be a finite number, got inf"),
+    ("amount", float("-inf"), "Trade.amount must be a finite number, got -inf"),
+    ("stake_amount", Decimal("Infinity"), "Trade.stake_amount must be a finite number"),
+    ("open_rate", 10**400, "Trade.open_rate must be a finite number"),
     # ... and ints beyond the column's range failed in the driver (OverflowError, DataError)
     ("timeframe", 2**70, "Trade.timeframe is out of the 32-bit integer range"),
     ("timeframe", 2**31, "Trade.timeframe is out of the 32-bit integer range"),

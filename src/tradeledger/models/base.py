@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 from datetime import datetime
 from decimal import Decimal
+from math import isfinite
 from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, Boolean, DateTime, Dialect, Enum, Float, Integer, MetaData, event
@@ -160,15 +161,23 @@ def _column_guard(class_name: str, key: str, col: Any) -> Any:
             )
     elif isinstance(ctype, Float):
         # NaN is stored as NULL by SQLite (a NOT NULL column then fails at commit), as NaN by
-        # PostgreSQL and refused by MariaDB's driver: refused here, the same on every backend
+        # PostgreSQL and refused by MariaDB's driver; an infinity breaks the exact (Decimal)
+        # accounting: both refused here, the same on every backend
         def check(value: Any) -> Any:
             if value is None:
                 return value
             if type(value) is float:
-                if value != value:
-                    raise InvalidValueError(f"{where} must be a number, got NaN")
+                if not isfinite(value):
+                    raise InvalidValueError(f"{where} must be a finite number, got {value}")
                 return value
             if isinstance(value, numbers.Real | Decimal):
+                try:
+                    finite = isfinite(value)
+                except OverflowError:  # an int too large for a double
+                    finite = False
+                if not finite:
+                    raise InvalidValueError(
+                        f"{where} must be a finite number, got {value!r:.60}")
                 return value
             raise InvalidValueError(
                 f"{where} must be a number, got {type(value).__name__}: {value!r:.60}"
