@@ -32,6 +32,12 @@ BT_FILE = load_golden("backtest_scenarios.json")
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
+#: ``set_*`` operations of the random lifecycles: the field each one sets before recalculating.
+_SET_FIELD = {"set_fee_open": "fee_open", "set_leverage": "leverage",
+              "set_stop_pct": "stop_loss_pct", "set_amount": "amount",
+              "set_stop_loss": "stop_loss"}
+
+
 def _exact(value: Any) -> Any:
     """A comparable form that tells apart what ``==`` does not (0.0/-0.0, 1/1.0, NaN)."""
     if isinstance(value, float | int):
@@ -258,20 +264,8 @@ def _run_lifecycle(case: dict[str, Any]) -> list[Any]:
                     trade.recalc_trade_from_orders()
                 elif kind == "funding":
                     trade.set_funding_fees(op[1])
-                elif kind == "set_fee_open":
-                    trade.fee_open = op[1]
-                    trade.recalc_trade_from_orders()
-                elif kind == "set_leverage":
-                    trade.leverage = op[1]
-                    trade.recalc_trade_from_orders()
-                elif kind == "set_stop_pct":
-                    trade.stop_loss_pct = op[1]
-                    trade.recalc_trade_from_orders()
-                elif kind == "set_amount":
-                    trade.amount = op[1]
-                    trade.recalc_trade_from_orders()
-                elif kind == "set_stop_loss":
-                    trade.stop_loss = op[1]
+                elif kind in _SET_FIELD:
+                    setattr(trade, _SET_FIELD[kind], op[1])
                     trade.recalc_trade_from_orders()
                 elif kind == "trail":
                     trade.adjust_stop_loss(op[1], trade.stop_loss_pct)
