@@ -353,3 +353,50 @@ def test_core_fast_path_writes_invalidate(db: tuple[str, str]) -> None:
     third = cached()
     assert third == fresh(Trade.session)
     assert sum(r[3] for r in third) == sum(r[3] for r in second) + 2
+
+
+def _uncached_totals() -> tuple[float, float]:
+    from tradeledger.models.trade import _closed_profit_in_database, _exact_sum
+
+    session = Trade.session()
+    closed = _closed_profit_in_database(session)
+    if closed is None:
+        closed = _exact_sum(session.scalars(sa.select(Trade.close_profit_abs)
+                                            .where(Trade.is_open.is_(False))))
+    stakes = _exact_sum(session.scalars(sa.select(Trade.stake_amount)
+                                        .where(Trade.is_open.is_(True))))
+    return closed, stakes
+
+
+def test_exact_totals_are_cached_and_invalidated(db: tuple[str, str]) -> None:
+    backend, url = db
+    engine = tradeledger.db.get_engine()
+    seed(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(Trade.__table__), [trade_row(20, closed=False)])
+    totals = (Trade.get_total_closed_profit(), Trade.total_open_trades_stakes())
+    assert totals == _uncached_totals() == (sum(i - 3.0 for i in range(1, 7)), 100.0)
+    before = acache.cache_stats()
+    assert (Trade.get_total_closed_profit(), Trade.total_open_trades_stakes()) == totals
+    after = acache.cache_stats()
+    expected_hits = 0 if backend == "mariadb" else 2
+    assert after["hits"] - before["hits"] == expected_hits
+    other = engine if url == "sqlite://" else tradeledger.db.create_db_engine(url)
+    try:
+        for step, sql in enumerate((
+            "UPDATE trades SET close_profit_abs = 10.25 WHERE id = 2",
+            "UPDATE trades SET stake_amount = 55.5 WHERE id = 20",
+            "UPDATE trades SET is_open = false WHERE id = 20" if backend != "sqlite"
+            else "UPDATE trades SET is_open = 0 WHERE id = 20",
+            "DELETE FROM orders WHERE ft_trade_id = 3",
+            "DELETE FROM trades WHERE id = 3",
+        )):
+            Trade.session.rollback()
+            with other.begin() as conn:
+                conn.exec_driver_sql(sql)
+            Trade.session.rollback()
+            got = (Trade.get_total_closed_profit(), Trade.total_open_trades_stakes())
+            assert got == _uncached_totals(), (step, sql)
+    finally:
+        if other is not engine:
+            other.dispose()

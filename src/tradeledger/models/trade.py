@@ -23,7 +23,7 @@ Deviations from freqtrade 2026.9 (deliberate):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
 from functools import cache, reduce
@@ -300,20 +300,30 @@ class Trade(ModelBase, LocalTrade):
         """Sum of ``stake_amount`` of the open trades (exact sum)."""
         if not Trade.use_db:
             return LocalTrade.total_open_trades_stakes()
+        session = Trade.session()
         stmt = select(Trade.stake_amount).where(Trade.is_open.is_(True))
-        return _exact_sum(Trade.session.scalars(stmt))
+        return _cached_total(session, "total_open_trades_stakes",
+                             lambda: _exact_sum(session.scalars(stmt)))
 
     @staticmethod
     def get_total_closed_profit() -> float:
-        """Sum of ``close_profit_abs`` of the closed trades (exact sum)."""
+        """Sum of ``close_profit_abs`` of the closed trades (exact sum).
+
+        Repeated calls with no write to ``trades``/``orders`` in between are answered by the
+        analytics result cache (``services/analytics/cache.py``), on every connection.
+        """
         if not Trade.use_db:
             return LocalTrade.get_total_closed_profit()
         session = Trade.session()
-        total = _closed_profit_in_database(session)
-        if total is not None:
-            return total
-        stmt = select(Trade.close_profit_abs).where(Trade.is_open.is_(False))
-        return _exact_sum(session.scalars(stmt))
+
+        def compute() -> float:
+            total = _closed_profit_in_database(session)
+            if total is not None:
+                return total
+            stmt = select(Trade.close_profit_abs).where(Trade.is_open.is_(False))
+            return _exact_sum(session.scalars(stmt))
+
+        return _cached_total(session, "get_total_closed_profit", compute)
 
     # ---- performance queries (tradeledger.services.analytics.performance) -------------------
     # Thin delegates; they also answer in backtesting mode (from a snapshot of the stores).
@@ -420,6 +430,16 @@ def _trades_with_orders(session: Session, stmt: Select[Trade]) -> list[Trade]:
 #: never pass silently.
 _EXACT = Context(prec=1000, Emin=-999999, Emax=999999,
                  traps=[Inexact, InvalidOperation, Overflow])
+
+
+def _cached_total(session: Session, name: str, compute: Callable[[], float]) -> float:
+    """``compute()``, served by the analytics result cache while the tables are unchanged."""
+    from tradeledger.services.analytics._sql import normalise_dialect
+    from tradeledger.services.analytics.cache import cached_call
+
+    dialect = normalise_dialect(session.get_bind().dialect.name)
+    value: float = cached_call(session, dialect, ("Trade", name), compute)
+    return value
 
 
 def _exact_sum(values: Iterable[float | int | str | Decimal | None]) -> float:
