@@ -94,3 +94,17 @@ def test_assigned_class_values_are_taken_over() -> None:
     LocalTrade.reset_trades()
     assert LocalTrade.bt_total_profit == 0
     assert LocalTrade.bt_open_open_trade_count == 0
+
+
+def test_closed_trades_by_pair_keep_filing_order_without_duplicates() -> None:
+    trades = []
+    for n, pair in enumerate(("A/B", "C/D", "A/B")):
+        trade = LocalTrade(id=n, pair=pair, open_rate=10.0, amount=1.0, stake_amount=10.0,
+                           open_date=T0, is_open=False, close_profit_abs=1.0)
+        trades.append(trade)
+        LocalTrade.add_bt_trade(trade)
+    LocalTrade.add_bt_trade(trades[0])  # filed again: keeps its first place
+    assert LocalTrade.get_trades_proxy(pair="A/B", is_open=False) == [trades[0], trades[2]]
+    assert LocalTrade.get_trades_proxy(pair="C/D", is_open=False) == [trades[1]]
+    assert LocalTrade.get_trades_proxy(pair="X/Y", is_open=False) == []
+    assert list(LocalTrade.bt_trades) == trades

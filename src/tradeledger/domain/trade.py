@@ -398,7 +398,7 @@ class _BtTotals:
     __slots__ = ("closed_profit_dec", "open_count", "total_profit", "total_profit_dec")
 
     open_count: int
-    total_profit: float
+    total_profit: float | None  # None: float(total_profit_dec), computed when read
     total_profit_dec: Decimal
     closed_profit_dec: Decimal
 
@@ -434,8 +434,20 @@ class _BtTotal:
         return getattr(_BT, self.field)
 
 
+class _BtTotalProfit(_BtTotal):
+    """``bt_total_profit``: the exact running sum, rounded to float when read."""
+
+    __slots__ = ()
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        value = _BT.total_profit
+        if value is None:
+            value = _BT.total_profit = float(_BT.total_profit_dec)
+        return value
+
+
 _BT_OPEN_COUNT = _BtTotal("bt_open_open_trade_count", "open_count")
-_BT_TOTAL_PROFIT = _BtTotal("bt_total_profit", "total_profit")
+_BT_TOTAL_PROFIT = _BtTotalProfit("bt_total_profit", "total_profit")
 
 
 def _bt_adopt() -> None:
@@ -463,7 +475,9 @@ class LocalTrade:
     else:  # current values of _BT (see _BtTotals: no class attribute changes per trade)
         bt_open_open_trade_count = _BT_OPEN_COUNT
         bt_total_profit = _BT_TOTAL_PROFIT
-    _bt_closed_pp: ClassVar[defaultdict[str, TradeStore]] = defaultdict(TradeStore)
+    #: closed trades by pair in filing order (a list: a trade filed twice is listed twice,
+    #: and readers keep its first place, as a TradeStore would)
+    _bt_closed_pp: ClassVar[defaultdict[str, list[LocalTrade]]] = defaultdict(list)
     _bt_closed_by_date: ClassVar[_ClosedDateIndex] = _ClosedDateIndex()
     _bt_closed_by_date_pp: ClassVar[defaultdict[str, _ClosedDateIndex]] = defaultdict(
         _ClosedDateIndex
@@ -1639,7 +1653,7 @@ class LocalTrade:
         LocalTrade.bt_trades_open_pp = defaultdict(TradeStore)
         _bt_adopt()
         _BT.reset()
-        LocalTrade._bt_closed_pp = defaultdict(TradeStore)
+        LocalTrade._bt_closed_pp = defaultdict(list)
         LocalTrade._bt_closed_by_date = _ClosedDateIndex()
         LocalTrade._bt_closed_by_date_pp = defaultdict(_ClosedDateIndex)
 
@@ -1648,7 +1662,7 @@ class LocalTrade:
         """File a closed trade in the closed stores; returns its exact ``close_profit_abs``."""
         pair = trade.pair
         LocalTrade.bt_trades.append(trade)
-        LocalTrade._bt_closed_pp[pair]._items[trade] = None  # TradeStore.append, inlined
+        LocalTrade._bt_closed_pp[pair].append(trade)
         close_date = trade.close_date
         if close_date is not None:
             when = close_date if close_date.tzinfo is UTC else to_aware_utc(close_date)
@@ -1674,9 +1688,8 @@ class LocalTrade:
         LocalTrade._bt_remove_open(trade)
         profit_d = LocalTrade._bt_add_closed(trade)
         if profit_d is not None:
-            total = CTX.add(_BT.total_profit_dec, profit_d)
-            _BT.total_profit_dec = total
-            _BT.total_profit = float(total)
+            _BT.total_profit_dec = CTX.add(_BT.total_profit_dec, profit_d)
+            _BT.total_profit = None  # rounded when read
 
     @staticmethod
     def add_bt_trade(trade: LocalTrade) -> None:
@@ -1717,8 +1730,8 @@ class LocalTrade:
                 # in closing order (O(k log k) only after out-of-order close dates)
                 closed = index.after(close_date) if index is not None else []
             elif pair is not None:
-                store = LocalTrade._bt_closed_pp.get(pair)
-                closed = list(store) if store is not None else []
+                filed = LocalTrade._bt_closed_pp.get(pair)
+                closed = list(dict.fromkeys(filed)) if filed else []
             else:
                 closed = list(LocalTrade.bt_trades)
             selected.extend(closed)
