@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import column, insert, select, text
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
@@ -29,6 +30,7 @@ from tradeledger.services.analytics._sql import (
 )
 from tradeledger.services.analytics.context import QueryContext
 from tradeledger.services.analytics.periods import daily_rows
+from tradeledger.services.analytics.stats import trade_stats
 
 TIME_BUCKET_STANDIN = """
 CREATE FUNCTION time_bucket(bucket_width interval, ts timestamp) RETURNS timestamp
@@ -109,9 +111,75 @@ def test_indexes_match_the_query_expressions(tmp_path: Path) -> None:
     with engine.connect() as conn:
         plan = " ".join(str(r) for r in conn.execute(text("EXPLAIN QUERY PLAN " + sql_text)))
     assert "tl_ix_trades_closed_hour" in plan
-    assert set(drop_analytics_indexes(engine)) == {"tl_ix_trades_closed_hour",
-                                                   "tl_ix_trades_closed_seq"}
+    assert set(drop_analytics_indexes(engine)) == {
+        "tl_ix_trades_closed_hour", "tl_ix_trades_closed_seq", "tl_ix_trades_closed_duration",
+        "tl_ix_trades_closed_ratio"}
     tradeledger.close_db()
+
+
+def _stats_statements(dialect: Any, name: str) -> list[str]:
+    """The SQL of ``trade_stats`` (unfiltered) as text with literal values."""
+    captured: list[Any] = []
+
+    class Capture:
+        def execute(self, stmt: Any) -> Any:
+            captured.append(stmt)
+
+            class Row:
+                n = 3
+                n_duration = 3
+                wins = losses = total = gross_profit = gross_loss = avg_ratio = None
+                avg_duration = None
+
+            class Res:
+                def one(self) -> Any:
+                    return Row()
+
+                def scalars(self) -> list[Any]:
+                    return [1.0]
+
+                def first(self) -> None:
+                    return None
+
+            return Res()
+
+    trade_stats(QueryContext(bind=Capture(), dialect=name), TradeFilter())
+    return [str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+            for stmt in captured]
+
+
+@pytest.mark.parametrize("backend", ["sqlite-file", "postgresql", "mariadb"])
+def test_trade_stats_indexes_match_the_query_expressions(backend: str, tmp_path: Path) -> None:
+    """The median duration and best / worst trade are index walks, not sorts of every trade."""
+    from tradeledger.services.analytics._sql import normalise_dialect
+    from tradeledger.services.analytics.indexes import create_analytics_indexes
+
+    url, drop = make_backend_url(backend, tmp_path)
+    try:
+        engine = tradeledger.init_db(url)
+        created = create_analytics_indexes(engine)
+        name = normalise_dialect(engine.dialect.name)
+        median, best, worst = _stats_statements(engine.dialect, name)[1:]
+        assert "ORDER BY" in median and "close_profit DESC" in best
+        expected = {"sqlite": ["tl_ix_trades_closed_duration", "tl_ix_trades_closed_ratio"],
+                    "postgresql": ["tl_ix_trades_closed_duration", "tl_ix_trades_closed_ratio"],
+                    "mysql": ["tl_ix_trades_closed_ratio"]}[name]
+        assert set(expected) <= set(created)
+        with engine.connect() as conn:
+            if name == "postgresql":  # an empty table: make the planner show what it could use
+                conn.execute(text("SET enable_seqscan = off"))
+                conn.execute(text("SET enable_sort = off"))
+            prefix = "EXPLAIN QUERY PLAN " if name == "sqlite" else "EXPLAIN "
+            plans = [" ".join(str(r) for r in conn.execute(text(prefix + q)))
+                     for q in (median, best, worst)]
+        if "tl_ix_trades_closed_duration" in expected:
+            assert "tl_ix_trades_closed_duration" in plans[0], plans[0]
+            assert "TEMP B-TREE" not in plans[0] and "Sort" not in plans[0], plans[0]
+        assert "tl_ix_trades_closed_ratio" in plans[1], plans[1]
+        assert "tl_ix_trades_closed_ratio" in plans[2], plans[2]
+        tradeledger.close_db()
+    finally:
+        drop()
 
 
 def test_to_date_normalises_backend_values() -> None:

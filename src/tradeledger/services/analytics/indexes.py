@@ -16,10 +16,18 @@ opens in freqtrade.
   number of hours. MariaDB has no expression indexes: not created there.
 * ``tl_ix_trades_closed_seq``: closed trades in ``(close_date, id)`` order with their
   profit and open date, for the drawdown's window functions (no sort, no table access).
+* ``tl_ix_trades_closed_duration``: closed trades ordered by their duration in seconds (the
+  expression of :func:`~tradeledger.services.analytics._sql.duration_seconds_expr`) with
+  both profits and both dates: the trade statistics' aggregate reads the index alone and
+  their median duration is an index walk instead of a sort of every closed trade (SQLite,
+  PostgreSQL).
+* ``tl_ix_trades_closed_ratio``: closed trades by ``(close_profit, id)``: the best and worst
+  trade are one index probe each (every backend).
 
 The expressions must stay identical to those of
-:func:`~tradeledger.services.analytics._sql.hour_expr` (``tests/test_analytics_sql.py``
-checks that the planner uses them).
+:func:`~tradeledger.services.analytics._sql.hour_expr` and
+:func:`~tradeledger.services.analytics._sql.duration_seconds_expr`
+(``tests/test_analytics_sql.py`` checks that the planner uses them).
 """
 
 from __future__ import annotations
@@ -45,6 +53,15 @@ ANALYTICS_INDEXES: dict[str, dict[str, str]] = {
             "CREATE INDEX IF NOT EXISTS tl_ix_trades_closed_seq ON trades "
             "(is_open, close_date, id, close_profit_abs, open_date)"
         ),
+        "tl_ix_trades_closed_duration": (
+            "CREATE INDEX IF NOT EXISTS tl_ix_trades_closed_duration ON trades "
+            "(is_open, CAST(round((julianday(close_date) - julianday(open_date)) * 86400.0, 3) "
+            "AS FLOAT), close_profit_abs, close_profit, open_date, close_date)"
+        ),
+        "tl_ix_trades_closed_ratio": (
+            "CREATE INDEX IF NOT EXISTS tl_ix_trades_closed_ratio ON trades "
+            "(is_open, close_profit, id)"
+        ),
     },
     "postgresql": {
         "tl_ix_trades_closed_hour": (
@@ -56,11 +73,25 @@ ANALYTICS_INDEXES: dict[str, dict[str, str]] = {
             "CREATE INDEX IF NOT EXISTS tl_ix_trades_closed_seq ON trades (close_date, id) "
             "INCLUDE (close_profit_abs, open_date) WHERE is_open = false"
         ),
+        "tl_ix_trades_closed_duration": (
+            "CREATE INDEX IF NOT EXISTS tl_ix_trades_closed_duration ON trades "
+            "((CAST(round(EXTRACT(epoch FROM close_date - open_date), 3) AS FLOAT))) "
+            "INCLUDE (close_profit_abs, close_profit, open_date, close_date) "
+            "WHERE is_open = false"
+        ),
+        "tl_ix_trades_closed_ratio": (
+            "CREATE INDEX IF NOT EXISTS tl_ix_trades_closed_ratio ON trades "
+            "(close_profit, id) WHERE is_open = false"
+        ),
     },
     "mysql": {
         "tl_ix_trades_closed_seq": (
             "CREATE INDEX IF NOT EXISTS tl_ix_trades_closed_seq ON trades "
             "(is_open, close_date, id, close_profit_abs, open_date)"
+        ),
+        "tl_ix_trades_closed_ratio": (
+            "CREATE INDEX IF NOT EXISTS tl_ix_trades_closed_ratio ON trades "
+            "(is_open, close_profit, id)"
         ),
     },
 }
