@@ -378,7 +378,10 @@ def build_cases(quick: bool) -> list[Case]:
                 runs=[Run(lib, "pair_locks.py",
                           ["--kind", kind, "--calls", str(s["lock_calls_db"])], db=db,
                           repeat=s["lock_repeat"])
-                      for lib in ("tradeledger", "freqtrade")]))
+                      for lib in ("tradeledger", "freqtrade", "raw")],
+                note="raw column = the same check query (tradeledger's SQL text) through the "
+                     "bare driver in autocommit (psycopg: server-side prepared), the floor for "
+                     "one query per check; `select1_us` = a bare `SELECT 1` round trip."))
         cases.append(Case(
             id=f"5-bt-{kind}", issue="5",
             title=f"`is_pair_locked` ({kind} pair), backtesting mode, 50 active locks",
