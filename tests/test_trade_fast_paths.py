@@ -2,9 +2,12 @@
 
 ``tradeledger.domain.trade._FAST_PATHS`` switches off (1) the skip of a
 ``recalc_trade_from_orders()`` that would only repeat the previous recalculation of the trade
-(``_recalc_settled``), (2) the inlined SPOT exit value. Every golden trade and backtest
-scenario, and random backtest lifecycles (hypothesis, with fields and orders changed between
-the calls so that a skip would be wrong), are replayed with and without them; the complete
+(``_recalc_settled``), (2) the inlined SPOT exit value, (3) ``_recalc_simple``, the
+recalculation of the backtest lifecycle's two shapes (one filled entry; entry and exit of the
+same amount), (4) the reuse of the ``filled`` float as the amount after a zero base fee. Every
+golden trade and backtest scenario, random backtest lifecycles (hypothesis, with fields and
+orders changed between the calls so that a skip would be wrong) and random entry/exit/close
+cycles near and off those shapes are replayed with and without them; the complete
 state (every column of the trade and its orders, the backtesting totals, exceptions) must be
 the same bit for bit after every step (floats compared by ``repr``, so ``-0.0`` is not
 ``0.0``).
@@ -299,3 +302,128 @@ def test_random_lifecycle_fast_equals_general(case: dict[str, Any]) -> None:
     with fast_paths(False):
         general = _run_lifecycle(case)
     assert fast == general
+
+
+# ---- the backtest lifecycle's own shapes (``_recalc_simple``) --------------------------------
+@st.composite
+def bt_cycles(draw: st.DrawFn) -> dict[str, Any]:
+    """One entry, one exit of (usually) the whole amount, close: the backtest lifecycle."""
+    mode = draw(st.sampled_from([TradingMode.SPOT, TradingMode.SPOT, TradingMode.FUTURES]))
+    is_short = draw(st.booleans())
+    precision: dict[str, Any] = draw(
+        st.sampled_from(
+            [
+                {},
+                {"amount_precision": 0.0001, "price_precision": 0.01, "precision_mode": 4,
+                 "precision_mode_price": 4, "contract_size": 1.0},
+                {"amount_precision": 3, "price_precision": 4, "precision_mode": 2,
+                 "precision_mode_price": 2, "contract_size": None},
+                {"amount_precision": 1.0, "price_precision": 0.5, "precision_mode": 4,
+                 "precision_mode_price": 4, "contract_size": 10.0},
+            ]
+        )
+    )
+    return {
+        "trade": {
+            "pair": "X/USDT", "amount": 0, "stake_amount": 100.0, "is_short": is_short,
+            "fee_open": draw(st.sampled_from([0.0, 0.001, 0.0025, 1.5])),
+            "fee_close": draw(st.sampled_from([0.0, 0.001, None, 0.0025])),
+            "leverage": draw(st.sampled_from([1.0, 1, 2.0, None])),
+            "trading_mode": mode, "interest_rate": 0.0005, "exchange": "binance", **precision,
+        },
+        "entry": draw(prices),
+        "amount": draw(amounts),
+        "exit": draw(prices),
+        "exit_fraction": draw(st.sampled_from([1.0, 1.0, 1.0, 0.5])),
+        "fee_base": draw(st.sampled_from([None, None, None, 0, 0.0, 1e-5])),
+        "funding": draw(st.sampled_from([None, None, None, 0.0, 0.5])),
+        "stop": draw(st.sampled_from([-0.05, -0.2, 0.1])),
+        "recalc_twice": draw(st.booleans()),
+    }
+
+
+def _run_bt_cycle(case: dict[str, Any]) -> list[Any]:
+    states: list[Any] = []
+    LocalTrade.reset_trades()
+    try:
+        trade = LocalTrade(id=1, open_date=T0, open_rate=case["entry"], **case["trade"])
+        LocalTrade.add_bt_trade(trade)
+        trade.adjust_stop_loss(trade.open_rate, case["stop"], initial=True)
+        states.append(exact_state(trade))
+        at = T0
+        for n, (side, price) in enumerate(
+            ((trade.entry_side, case["entry"]), (trade.exit_side, case["exit"])), 1
+        ):
+            at += timedelta(minutes=5)
+            entry = n == 1
+            amount = case["amount"] if entry else trade.amount * case["exit_fraction"]
+            order = LocalOrder(id=n, ft_trade_id=1, ft_pair="X/USDT", order_id=str(n),
+                               ft_order_side=side, side=side, order_type="limit",
+                               status="open", order_date=at, ft_price=price, price=price,
+                               average=price, amount=amount, filled=0.0, remaining=amount,
+                               ft_is_open=True)
+            order._trade_bt = trade
+            trade.orders.append(order)
+            try:
+                if case["funding"] is not None:
+                    trade.set_funding_fees(case["funding"])
+                order.close_bt_order(at, trade)
+                if entry and case["fee_base"] is not None:
+                    order.ft_fee_base = case["fee_base"]
+                trade.recalc_trade_from_orders()
+                if case["recalc_twice"]:
+                    trade.recalc_trade_from_orders()
+            except Exception as exc:  # the same exception both ways
+                states.append(("raised", n, type(exc).__name__, str(exc)))
+            states.append(exact_state(trade))
+        trade.close_date = at + timedelta(hours=1)
+        try:
+            trade.close(trade.orders[-1].safe_price, show_msg=False)
+            LocalTrade.close_bt_trade(trade)
+        except Exception as exc:
+            states.append(("raised", "close", type(exc).__name__, str(exc)))
+        states.append(exact_state(trade))
+    finally:
+        LocalTrade.reset_trades()
+    return states
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bt_cycles())
+def test_backtest_cycle_fast_equals_general(case: dict[str, Any]) -> None:
+    with fast_paths(True):
+        fast = _run_bt_cycle(case)
+    with fast_paths(False):
+        general = _run_bt_cycle(case)
+    assert fast == general
+
+
+def test_simple_shapes_really_take_the_fast_path() -> None:
+    """The plain SPOT lifecycle is recalculated by ``_recalc_simple`` (else the tests are void)."""
+    taken: list[int] = []
+    original = LocalTrade._recalc_simple
+
+    def counting(self: LocalTrade, orders: list[Any], is_closing: bool) -> bool:
+        done = original(self, orders, is_closing)
+        taken.append(len(orders) if done else 0)
+        return done
+
+    case = {"trade": {"pair": "X/USDT", "amount": 0, "stake_amount": 100.0, "is_short": False,
+                      "fee_open": 0.001, "fee_close": 0.001, "leverage": 1.0,
+                      "trading_mode": TradingMode.SPOT, "amount_precision": 0.0001,
+                      "price_precision": 0.01, "precision_mode": 4, "precision_mode_price": 4,
+                      "contract_size": 1.0},
+            "entry": 101.3, "amount": 0.9871, "exit": 103.33, "exit_fraction": 1.0,
+            "fee_base": None, "funding": None, "stop": -0.05, "recalc_twice": False}
+    try:
+        LocalTrade._recalc_simple = counting  # type: ignore[method-assign]
+        with fast_paths(True):
+            fast = _run_bt_cycle(case)
+    finally:
+        LocalTrade._recalc_simple = original  # type: ignore[method-assign]
+    # entry fill (1 order), exit fill and close (2 orders, flat); the explicit recalc is skipped
+    assert taken == [1, 2, 2]
+    with fast_paths(False):
+        general = _run_bt_cycle(case)
+    assert fast == general
+    assert fast[-1][0][TRADE_FIELDS.index("close_profit_abs")] is not None  # closed

@@ -1131,6 +1131,8 @@ class LocalTrade:
         # exactly: float(Decimal(repr(x))) == x for every float x (the first entry amount,
         # the first exit profit), an entry price of 0.1 <= p < 1e20 is its own 18-place
         # average, and a value converted before is reused while the Decimal is unchanged.
+        # The lifecycle's own shapes (one entry; entry and exit of the same amount) go
+        # through _recalc_simple, the same operations without the general bookkeeping.
         global _RECALC_NO_EXIT
         orders = self.orders
         if not is_closing:
@@ -1142,6 +1144,8 @@ class LocalTrade:
             ):
                 return
         fast = _FAST_PATHS
+        if fast and 0 < len(orders) < 3 and self._recalc_simple(orders, is_closing):
+            return
         is_short = self.is_short
         entry_side = "sell" if is_short else "buy"
         leverage = self.leverage or 1.0
@@ -1179,7 +1183,13 @@ class LocalTrade:
                 ff = dec(funding_fee)
                 cur_ff = add(cur_ff, ff)
                 total_ff = add(total_ff, ff)
-            amount_f = filled - (o.ft_fee_base or 0.0)  # safe_amount_after_fee
+            fee_base = o.ft_fee_base
+            # safe_amount_after_fee; x - 0.0 is x for a float: keep that object (no new float)
+            amount_f = (
+                filled
+                if not fee_base and type(filled) is float and fast
+                else filled - (fee_base or 0.0)
+            )
             price_f = o.average or o.price or o.stop_price or o.ft_price  # safe_price
             tmp_amount = (type(amount_f) is float and cached(amount_f)) or dec(amount_f)
             if o.ft_order_side != entry_side:  # exits (stoploss orders included)
@@ -1314,6 +1324,135 @@ class LocalTrade:
             if last_profit_abs is None and not is_closing and type(self) is _PlainLocalTrade
             else None
         )
+
+    def _recalc_simple(self, orders: list[Any], is_closing: bool) -> bool:
+        """:meth:`recalc_trade_from_orders` for the backtest lifecycle's two shapes, or False.
+
+        The shapes: one filled entry; one filled entry and one filled exit of the same amount
+        (the position is flat). Float amounts and prices, the entry price in [0.1, 1e20) (so
+        it is its own 18-place average), no fee in base currency, no funding fee, a float
+        ``fee_open``; the exit on a SPOT trade with a float ``fee_close`` (or None). Every
+        value is computed by the same operations in the same order as the general code, and
+        the fields are written in the same order (so an exception leaves the same state); what
+        is skipped is bookkeeping whose result these shapes do not use (the running average,
+        the remaining stake). Returns False, having changed nothing, for any other shape.
+        """
+        global _RECALC_NO_EXIT
+        entry = orders[0]
+        is_short = self.is_short
+        filled = entry.filled
+        price_f = entry.average or entry.price or entry.stop_price or entry.ft_price
+        fee_open = self.fee_open
+        if (
+            entry.ft_is_open
+            or type(filled) is not float
+            or not filled > 0.0
+            or entry.funding_fee
+            or entry.ft_fee_base
+            or entry.ft_order_side != ("sell" if is_short else "buy")
+            or type(price_f) is not float
+            or not 0.1 <= price_f < 1e20
+            or type(fee_open) is not float
+        ):
+            return False
+        exit_order = None
+        if len(orders) == 2:
+            exit_order = orders[1]
+            fee_close = self.fee_close
+            exit_price = (
+                exit_order.average
+                or exit_order.price
+                or exit_order.stop_price
+                or exit_order.ft_price
+            )
+            if (
+                exit_order.ft_is_open
+                or exit_order.filled != filled  # the same amount: the position is flat
+                or type(exit_order.filled) is not float
+                or exit_order.funding_fee
+                or exit_order.ft_fee_base
+                or exit_order.ft_order_side == entry.ft_order_side
+                or type(exit_price) is not float
+                or not (fee_close is None or type(fee_close) is float)
+                or (self.trading_mode or TradingMode.SPOT) != TradingMode.SPOT
+            ):
+                return False
+            amount_f = 0.0  # a zero sum of positive amounts is +0
+        else:
+            amount_f = filled
+        try:
+            amount_tr = (
+                amount_f
+                if self.amount_precision is None or self.precision_mode is None
+                else amount_to_contract_precision(
+                    amount_f, self.amount_precision, self.precision_mode, self.contract_size
+                )
+            )
+        except Exception:  # noqa: BLE001 - the general code raises it, after its first writes
+            return False
+        if (amount_tr > 0.0) is (exit_order is not None):
+            return False  # a flat position with an amount, or an entry without one
+
+        cached = _FLOAT_CACHE.get
+        mul = CTX.multiply
+        leverage = self.leverage or 1.0
+        self.funding_fees = 0.0
+        tmp_amount = cached(filled) or dec(filled)
+        value = mul(tmp_amount, cached(price_f) or dec(price_f))
+        close_profit = 0.0
+        last_profit_abs: float | None = None
+        ts_known = 0.0
+        if exit_order is not None:
+            fee = _num("fee_open", fee_open)
+            fee_factor = CTX.subtract(ONE, fee) if is_short else CTX.add(ONE, fee)
+            total_stake = mul(value, fee_factor)
+            fee_close_d = dec(self.fee_close or 0.0)
+            close_value = mul(tmp_amount, cached(exit_price) or dec(exit_price))
+            fees = mul(close_value, fee_close_d)
+            close_f = float(
+                CTX.add(close_value, fees) if is_short else CTX.subtract(close_value, fees)
+            )
+            open_f = self._calc_open_trade_value(filled, price_f)
+            last_profit_abs = round(open_f - close_f if is_short else close_f - open_f, 8)
+            cpa_known = last_profit_abs if last_profit_abs else 0.0
+            if total_stake > ZERO:
+                ts_known = float(total_stake)
+                close_profit = cpa_known / ts_known * leverage
+        max_stake_f = float(value)
+        if type(leverage) is not float or leverage != 1.0:
+            max_stake_f = max_stake_f / leverage
+        previous = self.max_stake_amount
+        if max_stake_f == previous and max_stake_f and type(previous) is float:
+            max_stake_f = previous
+        self.max_stake_amount = max_stake_f
+        if exit_order is None:
+            self.open_rate = price_to_precision(
+                price_f, self.price_precision, self.precision_mode_price
+            )
+            self.amount = amount_tr
+            self.stake_amount = max_stake_f
+            self.fee_open_cost = (fee_open or 0.0) * max_stake_f
+            self.recalc_open_trade_value()
+            if self.stop_loss_pct is not None and self.open_rate is not None:
+                self.adjust_stop_loss(self.open_rate, self.stop_loss_pct)
+            _RECALC_NO_EXIT = (
+                self if not is_closing and type(self) is _PlainLocalTrade else None
+            )
+            return True
+        realized: float | None = None
+        if close_profit:
+            realized = cpa_known
+            if realized == last_profit_abs and realized:
+                realized = last_profit_abs
+            self.close_profit = close_profit
+            self.realized_profit = realized
+            self.close_profit_abs = last_profit_abs
+        if is_closing and ts_known:
+            ratio = cpa_known / ts_known * leverage
+            self.close_profit = close_profit if ratio == close_profit else ratio
+            self.close_profit_abs = realized if realized is not None else cpa_known
+        _RECALC_NO_EXIT = None
+        return True
 
     def _recalc_settled(self) -> None:
         """Note that the last recalculation of this trade (no exit filled) was settled.
