@@ -780,7 +780,11 @@ class LocalOrder:
         if self.ft_order_side == trade.entry_side and self.price:
             trade.open_rate = self.price
             trade.recalc_trade_from_orders()
-            if _single_filled_entry(trade):
+            orders = trade.orders
+            # this order alone (just closed, an entry): counted iff filled
+            if (len(orders) == 1 and orders[0] is self and self.filled) or _single_filled_entry(
+                trade
+            ):
                 trade.initial_stop_loss_pct = None
                 trade.is_stop_loss_trailing = False
             trade.adjust_stop_loss(trade.open_rate, trade.stop_loss_pct)
