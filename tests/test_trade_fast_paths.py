@@ -421,8 +421,9 @@ def test_simple_shapes_really_take_the_fast_path() -> None:
             fast = _run_bt_cycle(case)
     finally:
         LocalTrade._recalc_simple = original  # type: ignore[method-assign]
-    # entry fill (1 order), exit fill and close (2 orders, flat); the explicit recalc is skipped
-    assert taken == [1, 2, 2]
+    # entry fill and the explicit recalc (1 order: not armed for the skip), exit fill and
+    # close (2 orders, flat)
+    assert taken == [1, 1, 2, 2]
     with fast_paths(False):
         general = _run_bt_cycle(case)
     assert fast == general

@@ -1435,9 +1435,9 @@ class LocalTrade:
             self.recalc_open_trade_value()
             if self.stop_loss_pct is not None and self.open_rate is not None:
                 self.adjust_stop_loss(self.open_rate, self.stop_loss_pct)
-            _RECALC_NO_EXIT = (
-                self if not is_closing and type(self) is _PlainLocalTrade else None
-            )
+            # not armed for the skip of a repeated call (_recalc_settled): for this shape,
+            # recalculating costs no more than proving that nothing changed (measured)
+            _RECALC_NO_EXIT = None
             return True
         realized: float | None = None
         if close_profit:
@@ -1464,6 +1464,8 @@ class LocalTrade:
         nothing. So a following recalculation that finds every input and output still the
         very same objects (``_recalc_key``) returns at once. Backtesting trades only
         (``LocalTrade(...)``); one trade is remembered (module state, no per-trade memory).
+        Only after a general recalculation: the single entry of ``_recalc_simple`` is
+        recalculated as fast as the key is built and compared.
         """
         global _RECALC_FIXED
         if _RECALC_NO_EXIT is self and _FAST_PATHS:  # only ever a _PlainLocalTrade
