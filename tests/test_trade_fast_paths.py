@@ -4,7 +4,8 @@
 ``recalc_trade_from_orders()`` that would only repeat the previous recalculation of the trade
 (``_recalc_settled``), (2) the inlined SPOT exit value, (3) ``_recalc_simple``, the
 recalculation of the backtest lifecycle's two shapes (one filled entry; entry and exit of the
-same amount), (4) the reuse of the ``filled`` float as the amount after a zero base fee. Every
+same amount), (4) the reuse of the ``filled`` float as the amount after a zero base fee, (5)
+the memo of stop prices in ``adjust_stop_loss``. Every
 golden trade and backtest scenario, random backtest lifecycles (hypothesis, with fields and
 orders changed between the calls so that a skip would be wrong) and random entry/exit/close
 cycles near and off those shapes are replayed with and without them; the complete
@@ -428,3 +429,58 @@ def test_simple_shapes_really_take_the_fast_path() -> None:
         general = _run_bt_cycle(case)
     assert fast == general
     assert fast[-1][0][TRADE_FIELDS.index("close_profit_abs")] is not None  # closed
+
+
+# ---- the stop price memo of adjust_stop_loss --------------------------------------------------
+_STOP_FIELDS = ("stop_loss", "stop_loss_pct", "initial_stop_loss", "initial_stop_loss_pct",
+                "is_stop_loss_trailing")
+
+
+def _stops(case: dict[str, Any]) -> list[Any]:
+    trade = LocalTrade(id=1, pair="X/USDT", open_rate=10.0, open_date=T0, **case["trade"])
+    states: list[Any] = []
+    for price, stoploss, initial in case["calls"]:
+        try:
+            trade.adjust_stop_loss(price, stoploss, initial=initial)
+        except Exception as exc:  # the same exception both ways
+            states.append(("raised", type(exc).__name__, str(exc)))
+        states.append(tuple(_exact(getattr(trade, name)) for name in _STOP_FIELDS))
+    return states
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.fixed_dictionaries({
+        "trade": st.fixed_dictionaries({
+            "is_short": st.booleans(),
+            "leverage": st.sampled_from([1.0, 1, 2.0, 3.5, None, 0.0]),
+            "price_precision": st.sampled_from([None, 0.01, 2]),
+            "precision_mode_price": st.sampled_from([None, 4, 2]),
+        }),
+        "calls": st.lists(
+            st.tuples(
+                st.one_of(prices, st.sampled_from([0.0, -0.0, 0, 10.0, float("nan")])),
+                st.sampled_from([-0.05, -0.1, 0.2, -0.0, 0.0, -1, float("nan"), -0.05]),
+                st.booleans(),
+            ),
+            min_size=1,
+            max_size=6,
+        ),
+    })
+)
+def test_stop_memo_equals_general(case: dict[str, Any]) -> None:
+    with fast_paths(True):
+        fast = _stops(case)
+    with fast_paths(False):
+        general = _stops(case)
+    assert fast == general
+
+
+def test_stop_memo_shares_the_float() -> None:
+    """Two trades stopped at the same price keep one float object (the memory it saves)."""
+    with fast_paths(True):
+        a = LocalTrade(pair="X/USDT", open_rate=101.3, open_date=T0)
+        b = LocalTrade(pair="X/USDT", open_rate=101.3, open_date=T0)
+        a.adjust_stop_loss(a.open_rate, -0.05, initial=True)
+        b.adjust_stop_loss(b.open_rate, -0.05, initial=True)
+    assert a.stop_loss == 101.3 * 0.95 and a.stop_loss is b.stop_loss
