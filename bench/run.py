@@ -564,7 +564,7 @@ def _details(case: Case, lib: str, res: dict[str, Any]) -> str:
         "persist_trade": ["seconds", "cpu_ms_per_trade", "rows_trades", "peak_rss_mb"],
         "import": ["seconds", "rss_mb", "modules_loaded", "heavy_modules", "all_runs_seconds"],
         "pair_locks": ["us_per_call", "best_calls_per_s", "all_runs_calls_per_s", "result",
-                       "peak_rss_mb"],
+                       "select1_us", "peak_rss_mb"],
         "performance_query": ["mean_ms", "p50_ms", "p95_ms", "first_call_ms",
                               "after_write_mean_ms", "after_write_p95_ms", "populate_s",
                               "trade_count", "profit_abs_sum", "peak_rss_mb"],
