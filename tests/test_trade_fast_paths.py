@@ -181,23 +181,25 @@ amounts = st.one_of(
 )
 
 
+#: No precision, tick size (mode 4), decimal places (mode 2), and a contract size of 10.
+PRECISIONS = st.sampled_from(
+    [
+        {},
+        {"amount_precision": 0.0001, "price_precision": 0.01, "precision_mode": 4,
+         "precision_mode_price": 4, "contract_size": 1.0},
+        {"amount_precision": 3, "price_precision": 4, "precision_mode": 2,
+         "precision_mode_price": 2, "contract_size": None},
+        {"amount_precision": 1.0, "price_precision": 0.5, "precision_mode": 4,
+         "precision_mode_price": 4, "contract_size": 10.0},
+    ]
+)
+
+
 @st.composite
 def lifecycles(draw: st.DrawFn) -> dict[str, Any]:
     mode = draw(st.sampled_from([TradingMode.SPOT, TradingMode.FUTURES, TradingMode.MARGIN]))
     is_short = draw(st.booleans()) if mode != TradingMode.SPOT else False
-    precision: dict[str, Any] = draw(
-        st.sampled_from(
-            [
-                {},
-                {"amount_precision": 0.0001, "price_precision": 0.01, "precision_mode": 4,
-                 "precision_mode_price": 4, "contract_size": 1.0},
-                {"amount_precision": 3, "price_precision": 4, "precision_mode": 2,
-                 "precision_mode_price": 2, "contract_size": None},
-                {"amount_precision": 1.0, "price_precision": 0.5, "precision_mode": 4,
-                 "precision_mode_price": 4, "contract_size": 10.0},
-            ]
-        )
-    )
+    precision: dict[str, Any] = draw(PRECISIONS)
     trade = {
         "pair": "X/USDT",
         "open_rate": draw(prices),
@@ -283,26 +285,35 @@ def _run_lifecycle(case: dict[str, Any]) -> list[Any]:
             except Exception as exc:  # the same exception both ways
                 states.append(("raised", kind, type(exc).__name__, str(exc)))
             states.append(exact_state(trade))
-        trade.close_date = at + timedelta(hours=1)
-        try:
-            trade.close(case["close"], show_msg=False)
-            LocalTrade.close_bt_trade(trade)
-        except Exception as exc:
-            states.append(("raised", "close", type(exc).__name__, str(exc)))
-        states.append(exact_state(trade))
+        _close_and_record(trade, at + timedelta(hours=1), case["close"], states)
     finally:
         LocalTrade.reset_trades()
     return states
 
 
+def _close_and_record(trade: LocalTrade, at: datetime, rate: float, states: list[Any]) -> None:
+    """Close ``trade`` at ``rate`` (recording an exception instead), then record its state."""
+    trade.close_date = at
+    try:
+        trade.close(rate, show_msg=False)
+        LocalTrade.close_bt_trade(trade)
+    except Exception as exc:  # the same exception both ways
+        states.append(("raised", "close", type(exc).__name__, str(exc)))
+    states.append(exact_state(trade))
+
+
+def _assert_fast_equals_general(run: Any, case: dict[str, Any]) -> None:
+    with fast_paths(True):
+        fast = run(case)
+    with fast_paths(False):
+        general = run(case)
+    assert fast == general
+
+
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lifecycles())
 def test_random_lifecycle_fast_equals_general(case: dict[str, Any]) -> None:
-    with fast_paths(True):
-        fast = _run_lifecycle(case)
-    with fast_paths(False):
-        general = _run_lifecycle(case)
-    assert fast == general
+    _assert_fast_equals_general(_run_lifecycle, case)
 
 
 # ---- the backtest lifecycle's own shapes (``_recalc_simple``) --------------------------------
@@ -311,19 +322,7 @@ def bt_cycles(draw: st.DrawFn) -> dict[str, Any]:
     """One entry, one exit of (usually) the whole amount, close: the backtest lifecycle."""
     mode = draw(st.sampled_from([TradingMode.SPOT, TradingMode.SPOT, TradingMode.FUTURES]))
     is_short = draw(st.booleans())
-    precision: dict[str, Any] = draw(
-        st.sampled_from(
-            [
-                {},
-                {"amount_precision": 0.0001, "price_precision": 0.01, "precision_mode": 4,
-                 "precision_mode_price": 4, "contract_size": 1.0},
-                {"amount_precision": 3, "price_precision": 4, "precision_mode": 2,
-                 "precision_mode_price": 2, "contract_size": None},
-                {"amount_precision": 1.0, "price_precision": 0.5, "precision_mode": 4,
-                 "precision_mode_price": 4, "contract_size": 10.0},
-            ]
-        )
-    )
+    precision: dict[str, Any] = draw(PRECISIONS)
     return {
         "trade": {
             "pair": "X/USDT", "amount": 0, "stake_amount": 100.0, "is_short": is_short,
@@ -377,13 +376,7 @@ def _run_bt_cycle(case: dict[str, Any]) -> list[Any]:
             except Exception as exc:  # the same exception both ways
                 states.append(("raised", n, type(exc).__name__, str(exc)))
             states.append(exact_state(trade))
-        trade.close_date = at + timedelta(hours=1)
-        try:
-            trade.close(trade.orders[-1].safe_price, show_msg=False)
-            LocalTrade.close_bt_trade(trade)
-        except Exception as exc:
-            states.append(("raised", "close", type(exc).__name__, str(exc)))
-        states.append(exact_state(trade))
+        _close_and_record(trade, at + timedelta(hours=1), trade.orders[-1].safe_price, states)
     finally:
         LocalTrade.reset_trades()
     return states
@@ -392,11 +385,7 @@ def _run_bt_cycle(case: dict[str, Any]) -> list[Any]:
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bt_cycles())
 def test_backtest_cycle_fast_equals_general(case: dict[str, Any]) -> None:
-    with fast_paths(True):
-        fast = _run_bt_cycle(case)
-    with fast_paths(False):
-        general = _run_bt_cycle(case)
-    assert fast == general
+    _assert_fast_equals_general(_run_bt_cycle, case)
 
 
 def test_simple_shapes_really_take_the_fast_path() -> None:
@@ -469,11 +458,7 @@ def _stops(case: dict[str, Any]) -> list[Any]:
     })
 )
 def test_stop_memo_equals_general(case: dict[str, Any]) -> None:
-    with fast_paths(True):
-        fast = _stops(case)
-    with fast_paths(False):
-        general = _stops(case)
-    assert fast == general
+    _assert_fast_equals_general(_stops, case)
 
 
 def test_stop_memo_shares_the_float() -> None:
