@@ -1511,31 +1511,26 @@ class LocalTrade:
             raise TypeError("adjust_stop_loss: current_price must be a number, got None")
         leverage = self.leverage or 1.0
         is_short = bool(self.is_short)
-        memo_key = None
-        if (
-            type(current_price) is float
+        # the same stop float for the same inputs (a backtest keeps one per trade)
+        memo_key = (
+            (current_price, stoploss, leverage, is_short)
+            if type(current_price) is float
             and current_price  # +0.0 and -0.0 are one dict key but give different stops
             and type(stoploss) is float
             and type(leverage) is float
             and _FAST_PATHS
-        ):
-            # the same stop float for the same inputs (a backtest keeps one per trade)
-            memo_key = (current_price, stoploss, leverage, is_short)
-            new_loss = _STOP_MEMO.get(memo_key)
-            if new_loss is not None:
-                memo_key = None  # found: nothing to store
-            elif is_short:
+            else None
+        )
+        new_loss = _STOP_MEMO.get(memo_key) if memo_key is not None else None
+        if new_loss is None:
+            if is_short:
                 new_loss = float(current_price * (1 + abs(stoploss / leverage)))
             else:
                 new_loss = float(current_price * (1 - abs(stoploss / leverage)))
-        elif is_short:
-            new_loss = float(current_price * (1 + abs(stoploss / leverage)))
-        else:
-            new_loss = float(current_price * (1 - abs(stoploss / leverage)))
-        if memo_key is not None:
-            if len(_STOP_MEMO) >= _OPEN_VALUE_MEMO_MAX:
-                _STOP_MEMO.clear()
-            _STOP_MEMO[memo_key] = new_loss
+            if memo_key is not None:
+                if len(_STOP_MEMO) >= _OPEN_VALUE_MEMO_MAX:
+                    _STOP_MEMO.clear()
+                _STOP_MEMO[memo_key] = new_loss
         rounding = ROUND_DOWN if is_short else ROUND_UP
         stop_loss_norm = price_to_precision(
             new_loss, self.price_precision, self.precision_mode_price, rounding_mode=rounding
