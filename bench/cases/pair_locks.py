@@ -75,12 +75,11 @@ def raw_check(target: str, url: str, pair: str, calls: int) -> dict[str, object]
     fast = _FastCheck(engine.dialect)
     sql = fast.sql[(2, "*")]
     engine.dispose()
-    now = datetime.now(UTC)
+    params = (pair, fast.bind_end(datetime.now(UTC)))
     if target.startswith("sqlite:"):
         import sqlite3
 
         conn = sqlite3.connect(target.partition(":")[2], isolation_level=None)
-        params = (pair, fast.bind_end(now))
         rate, rates, result = time_calls(
             lambda: conn.execute(sql, params).fetchone() is not None, calls)
         one, _, _ = time_calls(lambda: conn.execute("SELECT 1").fetchone(), calls)
@@ -89,7 +88,6 @@ def raw_check(target: str, url: str, pair: str, calls: int) -> dict[str, object]
 
         conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"),
                                autocommit=True)
-        params = (pair, fast.bind_end(now))
         rate, rates, result = time_calls(
             lambda: conn.execute(sql, params, prepare=True).fetchone() is not None, calls)
         one, _, _ = time_calls(lambda: conn.execute("SELECT 1", prepare=True).fetchone(), calls)
