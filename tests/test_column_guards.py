@@ -67,7 +67,7 @@ def test_numeric_types_accepted() -> None:
     assert t.amount == 2
 
 
-def test_integer_bounds_and_infinities_are_stored(backend: str) -> None:
+def test_integer_bounds_are_stored(backend: str) -> None:
     """The 32-bit bounds of an INTEGER column are accepted on every backend."""
     init_db(backend)
     t = Trade(**{**BASE, "timeframe": 2**31 - 1, "precision_mode": -(2**31)})
