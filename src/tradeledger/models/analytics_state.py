@@ -1,8 +1,13 @@
-"""``tl_analytics_state``: write tokens of ``trades``/``orders`` (migration ``tl_0005``).
+"""Write tokens of ``trades``/``orders`` for the analytics caches.
 
-Triggers store a fresh token in this table within every transaction that writes trades or
-orders; :mod:`tradeledger.services.analytics.cache` checks the tokens before serving a cached
-result. The table lives here so that the models' metadata matches the migration head.
+* ``tl_analytics_state`` (migration ``tl_0005``): triggers store a fresh token in this table
+  within every transaction that writes trades or orders;
+  :mod:`tradeledger.services.analytics.cache` checks the tokens before serving a cached result.
+* ``tl_analytics_blocks`` (migration ``tl_0006``): the same, per block of
+  :data:`BLOCK_SIZE` trade ids (a trade's orders stamp their trade's block), so that
+  :mod:`tradeledger.services.analytics.blocks` recomputes only the blocks written since.
+
+The tables live here so that the models' metadata matches the migration head.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from sqlalchemy import BigInteger, Column, Integer, PrimaryKeyConstraint, Table
 
 from tradeledger.models.base import ModelBase
 
-__all__ = ["STATE_TABLE", "state_table"]
+__all__ = ["BLOCKS_TABLE", "BLOCK_SIZE", "STATE_TABLE", "blocks_table", "state_table"]
 
 STATE_TABLE = "tl_analytics_state"
 
@@ -21,4 +26,17 @@ state_table = Table(
     Column("slot", Integer, nullable=False, autoincrement=False),
     Column("token", BigInteger, nullable=False),
     PrimaryKeyConstraint("slot", name=f"{STATE_TABLE}_pkey"),
+)
+
+BLOCKS_TABLE = "tl_analytics_blocks"
+#: Trade ids per block: trade ``id`` is in block ``id // BLOCK_SIZE`` (the triggers' ``/``).
+BLOCK_SIZE = 4096
+
+blocks_table = Table(
+    BLOCKS_TABLE,
+    ModelBase.metadata,
+    Column("block", BigInteger, nullable=False, autoincrement=False),
+    Column("slot", Integer, nullable=False, autoincrement=False),
+    Column("token", BigInteger, nullable=False),
+    PrimaryKeyConstraint("block", "slot", name=f"{BLOCKS_TABLE}_pkey"),
 )

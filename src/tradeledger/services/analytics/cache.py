@@ -198,7 +198,9 @@ def _statement_key(stmt: Executable) -> tuple[Any, ...] | None:
 
 
 def _size(value: Any) -> int:
-    """Rows a result holds (its longest tuple field), at least 1."""
+    """Rows a result holds (a tuple's length, or its longest tuple field), at least 1."""
+    if isinstance(value, tuple):
+        return max(1, len(value))
     fields = getattr(value, "__dataclass_fields__", None)
     if not fields:
         return 1

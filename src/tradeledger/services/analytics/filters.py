@@ -23,6 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from tradeledger.domain.enums import TradingMode
 from tradeledger.domain.timeutil import to_aware_utc
 from tradeledger.exceptions import InvalidValueError
+from tradeledger.services.analytics._sql import closed_scan
 
 __all__ = ["DateField", "Side", "Status", "TradeFilter"]
 
@@ -104,15 +105,20 @@ class TradeFilter:
         """A copy with some fields changed."""
         return replace(self, **changes)
 
-    def closed_clauses(self, trades: Table) -> list[ColumnElement[bool]]:
+    def closed_clauses(self, trades: Table, *, scan: bool = False) -> list[ColumnElement[bool]]:
         """:meth:`clauses` restricted to closed trades (``status="open"`` selects nothing)."""
-        out = self.clauses(trades)
+        out = self.clauses(trades, scan=scan)
         if self.status != "closed":
-            out.append(trades.c.is_open == false())
+            out.append(closed_scan(trades.c.is_open) if scan else trades.c.is_open == false())
         return out
 
-    def clauses(self, trades: Table) -> list[ColumnElement[bool]]:
-        """SQL conditions on the ``trades`` table."""
+    def clauses(self, trades: Table, *, scan: bool = False) -> list[ColumnElement[bool]]:
+        """SQL conditions on the ``trades`` table.
+
+        ``scan``: the statement reads most closed trades row by row (not from an index that
+        starts with ``is_open``), so SQLite is told to scan the table (see
+        :func:`~tradeledger.services.analytics._sql.closed_scan`).
+        """
         c = trades.c
         out: list[ColumnElement[bool]] = []
         if self.pairs is not None:
@@ -136,7 +142,7 @@ class TradeFilter:
         if self.end is not None:
             out.append(date_col < self.end)
         if self.status == "closed":
-            out.append(c.is_open == false())
+            out.append(closed_scan(c.is_open) if scan else c.is_open == false())
         elif self.status == "open":
             out.append(c.is_open == true())
         return out

@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import Integer, case, cast, func, literal_column, select
 
 from tradeledger.exceptions import InvalidValueError
+from tradeledger.services.analytics.blocks import BlockScope, cached_blocked_rows
 from tradeledger.services.analytics.context import QueryContext
 from tradeledger.services.analytics.filters import TradeFilter
 from tradeledger.services.analytics.results import Result
@@ -120,57 +121,73 @@ def leverage_performance(
     def count_if(cond: Any) -> Any:
         return func.sum(cast(case((cond, 1), else_=0), Integer))
 
-    stmt = (
-        select(
-            bucket,
-            short,
-            func.count().label("n"),
-            count_if(p > 0).label("wins"),
-            func.sum(p).label("profit_abs"),
-            func.sum(func.coalesce(t.stake_amount, 0.0)).label("capital"),
-            func.avg(t.close_profit).label("avg_ratio"),
-            count_if(t.exit_reason == "liquidation").label("liquidations"),
-            count_if(has_liq).label("n_liq"),
-            func.avg(entry_dist).label("avg_entry"),
-            func.min(entry_dist).label("min_entry"),
-            func.avg(closest).label("avg_closest"),
-            func.min(closest).label("min_closest"),
+    where = flt.closed_clauses(ctx.trades, scan=True)
+
+    def build(scope: BlockScope) -> Any:
+        return (
+            select(
+                bucket,
+                short,
+                func.count().label("n"),
+                count_if(p > 0).label("wins"),
+                func.sum(p).label("profit_abs"),
+                func.sum(func.coalesce(t.stake_amount, 0.0)).label("capital"),
+                func.sum(t.close_profit).label("sum_ratio"),
+                func.count(t.close_profit).label("n_ratio"),
+                count_if(t.exit_reason == "liquidation").label("liquidations"),
+                count_if(has_liq).label("n_liq"),
+                func.sum(entry_dist).label("sum_entry"),
+                func.count(entry_dist).label("n_entry"),
+                func.min(entry_dist).label("min_entry"),
+                func.sum(closest).label("sum_closest"),
+                func.count(closest).label("n_closest"),
+                func.min(closest).label("min_closest"),
+            )
+            .where(*where, *scope.clauses(t.id))
+            .group_by(bucket, short)
         )
-        .where(*flt.closed_clauses(ctx.trades))
-        .group_by(bucket, short)
-        .order_by(bucket, short)
+
+    merged = cached_blocked_rows(
+        ctx, build,
+        ("key", "key", "count", "sum", "sum", "sum", "sum", "count", "sum", "sum",
+         "sum", "count", "min", "sum", "count", "min"),
     )
+    merged.sort(key=lambda r: (int(r[0]), int(r[1])))
     labels = bucket_labels(edges)
     rows: list[LeverageRow] = []
 
     def opt(v: Any) -> float | None:
         return None if v is None else float(v)
 
-    for r in ctx.execute(stmt):
-        label, lo, hi = labels[int(r.bucket)]
-        n = int(r.n)
-        wins = int(r.wins or 0)
-        profit = float(r.profit_abs or 0.0)
-        capital = float(r.capital or 0.0)
+    def mean(total: Any, count: Any) -> float | None:
+        return float(total) / int(count) if count and total is not None else None
+
+    for (b, is_short, n, wins_sum, profit_sum, capital_sum, sum_ratio, n_ratio, liqs, n_liq,
+         sum_entry, n_entry, min_entry, sum_closest, n_closest, min_closest) in merged:
+        label, lo, hi = labels[int(b)]
+        n = int(n)
+        wins = int(wins_sum or 0)
+        profit = float(profit_sum or 0.0)
+        capital = float(capital_sum or 0.0)
         rows.append(
             LeverageRow(
                 bucket=label,
                 min_leverage=lo,
                 max_leverage=hi,
-                side="short" if int(r.short) else "long",
+                side="short" if int(is_short) else "long",
                 trade_count=n,
                 wins=wins,
                 win_rate=wins / n if n else 0.0,
                 profit_abs=profit,
                 capital=capital,
                 profit_ratio=profit / capital if capital else 0.0,
-                avg_profit_ratio=float(r.avg_ratio or 0.0),
-                liquidations=int(r.liquidations or 0),
-                with_liquidation_price=int(r.n_liq or 0),
-                avg_entry_distance=opt(r.avg_entry),
-                min_entry_distance=opt(r.min_entry),
-                avg_closest_distance=opt(r.avg_closest),
-                min_closest_distance=opt(r.min_closest),
+                avg_profit_ratio=mean(sum_ratio, n_ratio) or 0.0,
+                liquidations=int(liqs or 0),
+                with_liquidation_price=int(n_liq or 0),
+                avg_entry_distance=mean(sum_entry, n_entry),
+                min_entry_distance=opt(min_entry),
+                avg_closest_distance=mean(sum_closest, n_closest),
+                min_closest_distance=opt(min_closest),
             )
         )
     return LeverageReport(edges=edges, rows=tuple(rows))

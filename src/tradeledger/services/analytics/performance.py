@@ -30,11 +30,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import String, case, false, func, literal_column, select
+from sqlalchemy import String, case, func, literal_column, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from tradeledger.domain.timeutil import to_aware_utc
 from tradeledger.exceptions import InvalidValueError
+from tradeledger.services.analytics._sql import closed_scan, no_index
+from tradeledger.services.analytics.blocks import BlockScope, cached_blocked_rows
 from tradeledger.services.analytics.context import QueryContext, default_context
 from tradeledger.services.analytics.filters import TradeFilter
 from tradeledger.services.analytics.results import Result
@@ -121,7 +123,7 @@ def entry_cost_subquery(ctx: QueryContext, filters: Sequence[Any]) -> Any:
     )
 
 
-def entry_cost_by_side_subquery(ctx: QueryContext) -> Any:
+def entry_cost_by_side_subquery(ctx: QueryContext, filters: Sequence[Any] = ()) -> Any:
     """Per trade: the value of its filled buy and sell orders (trade_id, buy, sell), unfiltered.
 
     PostgreSQL aggregates the orders table alone and hash-joins the per-trade result, which is
@@ -137,7 +139,7 @@ def entry_cost_by_side_subquery(ctx: QueryContext) -> Any:
             func.sum(case((o.c.ft_order_side == _BUY, value))).label("buy"),
             func.sum(case((o.c.ft_order_side == _SELL, value))).label("sell"),
         )
-        .where(o.c.filled > _ZERO)
+        .where(o.c.filled > _ZERO, *filters)
         .group_by(o.c.ft_trade_id)
         .subquery("entry_cost")
     )
@@ -146,8 +148,8 @@ def entry_cost_by_side_subquery(ctx: QueryContext) -> Any:
 def _key_expr(ctx: QueryContext, by: str) -> ColumnElement[Any]:
     t = ctx.trades.c
     other = literal_column(f"'{_OTHER}'", String)
-    if by == "pair":
-        return t.pair
+    if by == "pair":  # +pair on SQLite: grouping through ix_trades_pair re-reads every row
+        return no_index(t.pair)
     if by == "enter_tag":
         return func.coalesce(t.enter_tag, other, type_=String)
     if by == "exit_reason":
@@ -180,35 +182,42 @@ def _generic(
 
     ``broad``: ``filters`` select (nearly) every trade (closed / all, nothing else); on
     PostgreSQL the entry costs then come from :func:`entry_cost_by_side_subquery`.
+    Computed per block of trade ids (:mod:`~tradeledger.services.analytics.blocks`).
     """
-    t = ctx.trades
-    if broad and ctx.dialect == "postgresql":
-        costs = entry_cost_by_side_subquery(ctx)
-        side_value = case((t.c.is_short.is_(True), costs.c.sell), else_=costs.c.buy)
-        cost: ColumnElement[Any] = side_value / func.coalesce(t.c.leverage, _ONE)
-    else:
-        costs = entry_cost_subquery(ctx, filters)
-        cost = costs.c.cost
+    t, o = ctx.trades, ctx.orders
     key = _key_expr(ctx, by).label("key")
-    profit = func.sum(_profit_col(ctx, realized))
-    stmt = (
-        select(
-            key,
-            profit.label("profit_abs"),
-            func.count().label("cnt"),
-            func.sum(func.coalesce(cost, capital_fallback(ctx))).label("capital"),
+
+    def build(scope: BlockScope) -> Any:
+        in_blocks = scope.clauses(t.c.id)
+        orders_in_blocks = scope.clauses(o.c.ft_trade_id)
+        if broad and ctx.dialect == "postgresql":
+            costs = entry_cost_by_side_subquery(ctx, orders_in_blocks)
+            side_value = case((t.c.is_short.is_(True), costs.c.sell), else_=costs.c.buy)
+            cost: ColumnElement[Any] = side_value / func.coalesce(t.c.leverage, _ONE)
+        else:
+            costs = entry_cost_subquery(ctx, [*filters, *in_blocks, *orders_in_blocks])
+            cost = costs.c.cost
+        return (
+            select(
+                key,
+                func.sum(_profit_col(ctx, realized)).label("profit_abs"),
+                func.count().label("cnt"),
+                func.sum(func.coalesce(cost, capital_fallback(ctx))).label("capital"),
+            )
+            .select_from(t.outerjoin(costs, costs.c.trade_id == t.c.id))
+            .where(*filters, *in_blocks)
+            .group_by(key)
         )
-        .select_from(t.outerjoin(costs, costs.c.trade_id == t.c.id))
-        .where(*filters)
-        .group_by(key)
-        .order_by(profit.is_(None), profit.desc(), key)
-    )
+
+    rows = cached_blocked_rows(ctx, build, ("key", "sum", "count", "sum"))
+    # best absolute profit first (groups without any profit last), ties by key
+    rows.sort(key=lambda r: (r[1] is None, -(r[1] or 0.0), r[0]))
     out: list[tuple[str, float, float, int]] = []
-    for row in ctx.execute(stmt):
-        profit_abs = float(row.profit_abs or 0.0)
-        capital = float(row.capital or 0.0)
+    for group, profit_sum, count, capital_sum in rows:
+        profit_abs = float(profit_sum or 0.0)
+        capital = float(capital_sum or 0.0)
         ratio = profit_abs / capital if capital else 0.0
-        out.append((row.key, ratio, profit_abs, int(row.cnt)))
+        out.append((group, ratio, profit_abs, int(count)))
     return out
 
 
@@ -218,22 +227,26 @@ def _mix(
     t = ctx.trades
     key = _key_expr(ctx, "mix_tag").label("key")
     profit = _profit_col(ctx, realized)
-    best = func.max(profit)
-    stmt = (
-        select(
-            key,
-            func.sum(t.c.close_profit).label("ratio"),
-            func.sum(profit).label("profit_abs"),
-            func.count().label("cnt"),
+
+    def build(scope: BlockScope) -> Any:
+        return (
+            select(
+                key,
+                func.sum(t.c.close_profit).label("ratio"),
+                func.sum(profit).label("profit_abs"),
+                func.count().label("cnt"),
+                func.max(profit).label("best"),
+                func.min(t.c.id).label("first"),
+            )
+            .where(*filters, *scope.clauses(t.c.id))
+            .group_by(key)
         )
-        .where(*filters)
-        .group_by(key)
-        .order_by(best.is_(None), best.desc(), func.min(t.c.id))
-    )
-    return [
-        (row.key, float(row.ratio or 0.0), float(row.profit_abs or 0.0), int(row.cnt))
-        for row in ctx.execute(stmt)
-    ]
+
+    rows = cached_blocked_rows(ctx, build, ("key", "sum", "sum", "count", "max", "min"))
+    # freqtrade's order: by the group's largest profit, descending; then the first trade
+    rows.sort(key=lambda r: (r[4] is None, -(r[4] or 0.0), r[5]))
+    return [(group, float(ratio or 0.0), float(profit_abs or 0.0), int(count))
+            for group, ratio, profit_abs, count, _best, _first in rows]
 
 
 def performance(
@@ -245,7 +258,7 @@ def performance(
     (``realized_profit``, from partial exits) and its entry capital.
     """
     flt = flt or TradeFilter()
-    filters = flt.clauses(ctx.trades)
+    filters = flt.clauses(ctx.trades, scan=True)
     realized = flt.status != "closed"
     broad = flt.status != "open" and flt == TradeFilter(status=flt.status)
     if by == "mix_tag":
@@ -259,7 +272,7 @@ def performance(
 
 
 def _closed(ctx: QueryContext) -> list[Any]:
-    return [ctx.trades.c.is_open == false()]
+    return [closed_scan(ctx.trades.c.is_open)]
 
 
 def get_overall_performance(

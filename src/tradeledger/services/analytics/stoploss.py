@@ -27,11 +27,12 @@ Over the closed trades of the filter; ``dir`` is +1 for long and -1 for short tr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Integer, and_, case, cast, func, or_, select
 
 from tradeledger.services.analytics._sql import side_sign
+from tradeledger.services.analytics.blocks import BlockScope, Kind, cached_blocked_rows
 from tradeledger.services.analytics.context import QueryContext
 from tradeledger.services.analytics.filters import TradeFilter
 from tradeledger.services.analytics.results import Result
@@ -67,11 +68,33 @@ class StoplossReport(Result):
     trailing_exit_gain_abs: float
 
 
+class _Totals(NamedTuple):
+    n: int
+    stops: int | None
+    liqs: int | None
+    n_slip: int | None
+    sum_slip_ratio: float | None
+    worst_slip: float | None
+    sum_slip: float | None
+    n_mae: int | None
+    sum_mae: float | None
+    worst_mae: float | None
+    n_mfe: int | None
+    sum_mfe: float | None
+    best_mfe: float | None
+    n_lock: int | None
+    sum_lock_ratio: float | None
+    sum_lock: float | None
+    locked: int | None
+    n_trail_exit: int | None
+    trail_gain: float | None
+
+
 def stoploss_efficiency(ctx: QueryContext, flt: TradeFilter | None = None) -> StoplossReport:
     """Stop-loss statistics of the closed trades matching ``flt``."""
     flt = flt or TradeFilter()
     t = ctx.trades.c
-    where = flt.closed_clauses(ctx.trades)
+    where = flt.closed_clauses(ctx.trades, scan=True)
     d = side_sign(t.is_short)
     is_stop = t.exit_reason.in_(STOP_EXIT_REASONS)
     slip_ok = and_(is_stop, t.stop_loss > 0, t.close_rate.is_not(None))
@@ -126,40 +149,52 @@ def stoploss_efficiency(ctx: QueryContext, flt: TradeFilter | None = None) -> St
     def count_if(cond: Any) -> Any:
         return func.sum(cast(case((cond, 1), else_=0), Integer))
 
-    r = ctx.execute(
-        select(
+    def build(scope: BlockScope) -> Any:
+        return select(
             func.count().label("n"),
             count_if(is_stop).label("stops"),
             count_if(t.exit_reason == "liquidation").label("liqs"),
             func.count(slip_ratio).label("n_slip"),
-            func.avg(slip_ratio).label("avg_slip"),
+            func.sum(slip_ratio).label("sum_slip_ratio"),
             func.min(slip_ratio).label("worst_slip"),
             func.sum(slip_abs).label("sum_slip"),
             func.count(mae).label("n_mae"),
-            func.avg(mae).label("avg_mae"),
+            func.sum(mae).label("sum_mae"),
             func.min(mae).label("worst_mae"),
-            func.avg(mfe).label("avg_mfe"),
+            func.count(mfe).label("n_mfe"),
+            func.sum(mfe).label("sum_mfe"),
             func.max(mfe).label("best_mfe"),
             func.count(lock_ratio).label("n_lock"),
-            func.avg(lock_ratio).label("avg_lock"),
+            func.sum(lock_ratio).label("sum_lock_ratio"),
             func.sum(lock_abs).label("sum_lock"),
             count_if(and_(moved, d * (t.stop_loss - t.open_rate) > 0)).label("locked"),
             count_if(trailing_exit).label("n_trail_exit"),
             func.sum(trail_gain).label("trail_gain"),
-        ).where(*where)
-    ).one()
+        ).where(*where, *scope.clauses(t.id))
+
+    kinds: tuple[Kind, ...] = ("count", "sum", "sum", "count", "sum", "min", "sum", "count",
+                               "sum", "min", "count", "sum", "max", "count", "sum", "sum",
+                               "sum", "sum", "sum")
+    merged = cached_blocked_rows(ctx, build, kinds)
+    r = _Totals(*(merged[0] if merged else (0,) * len(kinds)))
+
+    def build_reasons(scope: BlockScope) -> Any:
+        return (
+            select(t.exit_reason, func.count())
+            .where(*where, is_stop, *scope.clauses(t.id))
+            .group_by(t.exit_reason)
+        )
+
     by_reason = {
         reason: int(cnt)
-        for reason, cnt in ctx.execute(
-            select(t.exit_reason, func.count())
-            .where(*where, is_stop)
-            .group_by(t.exit_reason)
-            .order_by(t.exit_reason)
-        )
+        for reason, cnt in sorted(cached_blocked_rows(ctx, build_reasons, ("key", "count")))
     }
 
     def opt(v: Any) -> float | None:
         return None if v is None else float(v)
+
+    def mean(total: Any, count: Any) -> float | None:
+        return float(total) / int(count) if count and total is not None else None
 
     n = int(r.n or 0)
     stops = int(r.stops or 0)
@@ -170,16 +205,16 @@ def stoploss_efficiency(ctx: QueryContext, flt: TradeFilter | None = None) -> St
         liquidations=int(r.liqs or 0),
         exits_by_reason=by_reason,
         slippage_count=int(r.n_slip or 0),
-        avg_slippage_ratio=opt(r.avg_slip),
+        avg_slippage_ratio=mean(r.sum_slip_ratio, r.n_slip),
         worst_slippage_ratio=opt(r.worst_slip),
         total_slippage_abs=float(r.sum_slip or 0.0),
         excursion_count=int(r.n_mae or 0),
-        avg_mae=opt(r.avg_mae),
+        avg_mae=mean(r.sum_mae, r.n_mae),
         worst_mae=opt(r.worst_mae),
-        avg_mfe=opt(r.avg_mfe),
+        avg_mfe=mean(r.sum_mfe, r.n_mfe),
         best_mfe=opt(r.best_mfe),
         trailing_count=int(r.n_lock or 0),
-        avg_lock_in_ratio=opt(r.avg_lock),
+        avg_lock_in_ratio=mean(r.sum_lock_ratio, r.n_lock),
         total_lock_in_abs=float(r.sum_lock or 0.0),
         locked_profit_count=int(r.locked or 0),
         trailing_exits=int(r.n_trail_exit or 0),
