@@ -303,3 +303,36 @@ def test_migration_stamps_existing_blocks(tmp_path: Path) -> None:
     assert set(tokens(engine)) == {0, 1, 2, 5}
     assert normalise_dialect(engine.dialect.name) == "sqlite"
     check(engine, "migrated")
+
+
+def test_exact_closed_profit_is_summed_per_block(db: tuple[str, str]) -> None:
+    backend, url = db
+    from tradeledger.models.trade import _exact_sum
+
+    engine = tradeledger.db.get_engine()
+    seed(engine)
+    values = {t: 0.1 * (k + 1) + 1e-9 * k for k, t in enumerate(IDS)}  # 0.1 + 0.2 != 0.3
+    with engine.begin() as conn:
+        for t, v in values.items():
+            conn.execute(sa.update(Trade.__table__).where(Trade.__table__.c.id == t)
+                         .values(close_profit_abs=v))
+    other = engine if url == "sqlite://" else create_db_engine(url)
+    try:
+        for step, (tid, value) in enumerate(((2, 0.7), (2 * BLOCK_SIZE + 2, -1e-7),
+                                             (5 * BLOCK_SIZE + 3, 123.456))):
+            Trade.session.rollback()
+            total = Trade.get_total_closed_profit()
+            assert total == _exact_sum(values.values()), step
+            with other.begin() as conn:
+                conn.execute(sa.update(Trade.__table__).where(Trade.__table__.c.id == tid)
+                             .values(close_profit_abs=value))
+            values[tid] = value
+            Trade.session.rollback()
+            before = ablocks.blocks_stats()
+            assert Trade.get_total_closed_profit() == _exact_sum(values.values()), step
+            stats = ablocks.blocks_stats()
+            if backend != "mariadb":  # one block summed again, the others reused
+                assert stats["reused"] - before["reused"] == 3, step
+    finally:
+        if other is not engine:
+            other.dispose()

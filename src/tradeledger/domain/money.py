@@ -16,11 +16,20 @@ truncates the quotient (towards zero) to 18 decimal places.
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, Overflow
+from decimal import (
+    ROUND_DOWN,
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    Overflow,
+)
 from decimal import InvalidOperation as _InvalidOperation
 
 __all__ = [
     "CTX",
+    "EXACT_SUM",
     "ONE",
     "ZERO",
     "dadd",
@@ -48,6 +57,11 @@ _CTX_DOWN = Context(
     traps=[_InvalidOperation, DivisionByZero, Overflow],
 )
 
+#: Context of exact sums: enough digits for any sum of doubles' shortest decimal texts
+#: (10^308 down to 10^-340, plus carries); ``Inexact`` is trapped, so a rounding can
+#: never pass silently.
+EXACT_SUM = Context(prec=1000, Emin=-999999, Emax=999999,
+                    traps=[Inexact, _InvalidOperation, Overflow])
 ZERO = Decimal(0)
 ONE = Decimal(1)
 _Q18 = Decimal("1e-18")

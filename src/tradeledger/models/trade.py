@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
+from decimal import Decimal
 from functools import cache, reduce
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -51,7 +51,7 @@ from sqlalchemy.orm import Mapped, Session, lazyload, mapped_column, relationshi
 from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 
 from tradeledger.domain.enums import TradingMode
-from tradeledger.domain.money import ZERO, dec
+from tradeledger.domain.money import EXACT_SUM, ZERO, dec
 from tradeledger.domain.timeutil import dt_now, to_aware_utc
 from tradeledger.domain.trade import _FROM_JSON_KW, LocalTrade
 from tradeledger.exceptions import BacktestingModeError, MarginConfigError
@@ -425,11 +425,7 @@ def _trades_with_orders(session: Session, stmt: Select[Trade]) -> list[Trade]:
     return trades
 
 
-#: Context of exact sums: enough digits for any sum of doubles' shortest decimal texts
-#: (10^308 down to 10^-340, plus carries); ``Inexact`` is trapped, so a rounding can
-#: never pass silently.
-_EXACT = Context(prec=1000, Emin=-999999, Emax=999999,
-                 traps=[Inexact, InvalidOperation, Overflow])
+_EXACT = EXACT_SUM
 
 
 def _cached_total(session: Session, name: str, compute: Callable[[], float]) -> float:
@@ -449,16 +445,21 @@ def _exact_sum(values: Iterable[float | int | str | Decimal | None]) -> float:
 
 def _exact_total(values: Iterable[float | int | str | Decimal | None]) -> float:
     """Exact sum of the non-zero values (each as ``Decimal(repr(x))``), rounded once."""
+    return float(_exact_decimal(values))
+
+
+def _exact_decimal(values: Iterable[float | int | str | Decimal | None]) -> Decimal:
+    """:func:`_exact_total` before its rounding to a float."""
     present = [value for value in values if value]
     if all(value.__class__ is float for value in present):
         exact: Iterable[Decimal] = map(Decimal, map(repr, present))  # = dec(), no cache
     else:
         exact = map(dec, present)
-    return float(reduce(_EXACT.add, exact, ZERO))
+    return reduce(_EXACT.add, exact, ZERO)
 
 
 class _ExactSumAggregate:
-    """SQLite aggregate ``tl_exact_sum(x)``: :func:`_exact_sum` inside the database.
+    """SQLite aggregate ``tl_exact_sum(x)``: the exact sum's text (:func:`_exact_decimal`).
 
     The values are collected and summed once at the end (a per-row Decimal addition in
     ``step`` is a third slower).
@@ -473,8 +474,8 @@ class _ExactSumAggregate:
         if value:
             self.values.append(value)
 
-    def finalize(self) -> float:
-        return _exact_total(self.values)
+    def finalize(self) -> str:
+        return str(_exact_decimal(self.values))
 
 
 #: A value's shortest decimal text, as the server casts it, equals ``repr(x)`` (checked
@@ -491,40 +492,55 @@ def _closed_profit_in_database(session: Session) -> float | None:
     """Exact ``SUM(close_profit_abs)`` of the closed trades computed by the database.
 
     ``None``: this backend cannot do it exactly for the stored values (the caller sums in
-    Python). One query; the result is the float :func:`_exact_sum` gives.
+    Python). The result is the float :func:`_exact_sum` gives.
 
     * SQLite: the aggregate :class:`_ExactSumAggregate`, registered on the connection;
     * PostgreSQL 12+: ``SUM(close_profit_abs::text::numeric)`` (numeric is exact; the text
       is the shortest one while ``extra_float_digits`` > 0, the default);
     * MariaDB/MySQL: ``SUM(CAST(close_profit_abs AS DECIMAL(65,38)))``, exact within the
       range checked in the same query (sums up to 10^27).
+
+    On SQLite and PostgreSQL the exact partial sums are kept per block of trade ids and only
+    the blocks written since are summed again (:mod:`tradeledger.services.analytics.blocks`);
+    the partial sums are exact, so their total is the same number.
     """
-    col = Trade.close_profit_abs
-    closed = Trade.is_open.is_(False)
+    from tradeledger.services.analytics._sql import closed_scan
+    from tradeledger.services.analytics.blocks import BlockScope, blocked_rows
+    from tradeledger.services.analytics.context import context_for_bind
+
+    table = Trade.__table__
+    col = table.c.close_profit_abs
+    closed = closed_scan(table.c.is_open)
     conn = session.connection()
     name = conn.dialect.name
+    big = func.max(func.abs(col))
     if name == "sqlite":
         dbapi_conn = conn.connection.dbapi_connection
         if dbapi_conn is None or not hasattr(dbapi_conn, "create_aggregate"):
             return None
         dbapi_conn.create_aggregate("tl_exact_sum", 1, _ExactSumAggregate)
-        value = session.execute(
-            select(func.tl_exact_sum(col)).where(closed)).scalar_one_or_none()
-        return float(value) if value is not None else 0.0
-    big = func.max(func.abs(col))
+
+        def build_sqlite(scope: BlockScope) -> Any:
+            return select(func.tl_exact_sum(col)).where(closed, *scope.clauses(table.c.id))
+
+        rows = blocked_rows(context_for_bind(session, timescale=False), build_sqlite, ("exact",))
+        return float(rows[0][0]) if rows and rows[0][0] is not None else 0.0
     if name == "postgresql":
         if conn.dialect.server_version_info is None or conn.dialect.server_version_info < (12,):
             return None  # float8 text was not the shortest one before PostgreSQL 12
-        row = session.execute(
-            select(
+        digits = session.execute(select(func.current_setting("extra_float_digits"))).scalar()
+        if int(digits or 0) <= 0:
+            return None
+
+        def build_pg(scope: BlockScope) -> Any:
+            return select(
                 cast(func.sum(cast(cast(col, Text), Numeric())), Text),  # exact, as text
                 big,
-                func.current_setting("extra_float_digits"),
-            ).where(closed)
-        ).one()
-        total, largest, digits = row
-        if int(digits) <= 0:
-            return None
+            ).where(closed, *scope.clauses(table.c.id))
+
+        rows = blocked_rows(context_for_bind(session, timescale=False), build_pg,
+                            ("exact", "max"))
+        total, largest = rows[0] if rows else (None, None)
     elif name in ("mysql", "mariadb"):
         row = session.execute(
             select(

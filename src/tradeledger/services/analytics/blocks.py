@@ -33,11 +33,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy import Select, and_, literal_column, or_
 from sqlalchemy.sql.elements import ColumnElement
 
+from tradeledger.domain.money import EXACT_SUM
 from tradeledger.models.analytics_state import BLOCK_SIZE, BLOCKS_TABLE
 from tradeledger.services.analytics.cache import (
     _engine_of,
@@ -58,7 +60,7 @@ __all__ = [
     "trigger_names",
 ]
 
-Kind = Literal["key", "sum", "count", "min", "max"]
+Kind = Literal["key", "sum", "count", "min", "max", "exact"]
 
 #: Partial rows kept over all metrics (least recently used metric dropped first).
 MAX_ROWS = 400_000
@@ -165,6 +167,8 @@ def _merge_into(acc: dict[tuple[Any, ...], list[Any]], rows: Sequence[tuple[Any,
                 cur[i] = value
             elif kind in ("sum", "count"):
                 cur[i] = old + value
+            elif kind == "exact":  # exact decimal sums (Decimal or its text): no rounding
+                cur[i] = EXACT_SUM.add(Decimal(old), Decimal(value))
             elif kind == "min":
                 cur[i] = value if value < old else old
             else:
@@ -243,7 +247,8 @@ def blocked_rows(
     """The merged rows of ``build``'s aggregate statement over every trade.
 
     ``build(scope)`` returns a ``SELECT`` of key columns then aggregate columns (``kinds``
-    names each: ``key``, ``sum``, ``count``, ``min``, ``max``), grouped by the keys, with
+    names each: ``key``, ``sum``, ``count``, ``min``, ``max``, or ``exact``: a ``Decimal`` or
+    its text, added without rounding), grouped by the keys, with
     ``scope.clauses(trades.id)`` among its conditions (and wherever else trade ids are read,
     e.g. ``orders.ft_trade_id`` in a subquery, to read only those blocks). When
     ``scope.blocked``, this function adds the block column and groups by it.
