@@ -75,6 +75,9 @@ def metrics(svc: AnalyticsService) -> dict[str, Any]:
     out["leverage"] = svc.leverage()
     out["stoploss"] = svc.stoploss()
     out["stoploss(filter)"] = svc.stoploss(TradeFilter(side="long"))
+    out["days"] = svc.profit_by_period("day")
+    out["drawdown"] = svc.max_drawdown(1000.0)
+    out["stats"] = svc.trade_stats()
     return {k: asdict(v) for k, v in out.items()}
 
 

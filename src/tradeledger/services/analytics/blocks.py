@@ -149,23 +149,24 @@ class BlockScope:
         return (id_col // literal_column(str(BLOCK_SIZE))).label("tl_block")
 
 
-def _merge_into(acc: dict[tuple[Any, ...], list[Any]], rows: Sequence[tuple[Any, ...]],
+def _merge_into(acc: dict[Any, list[Any]], rows: Sequence[tuple[Any, ...]],
                 kinds: Sequence[Kind]) -> None:
-    n_keys = sum(1 for k in kinds if k == "key")
+    n_keys = kinds.count("key")
+    aggs = list(enumerate(kinds[n_keys:]))
     for row in rows:
-        key = tuple(row[:n_keys])
+        key = row[:n_keys]
         cur = acc.get(key)
         if cur is None:
             acc[key] = list(row[n_keys:])
             continue
-        for i, kind in enumerate(kinds[n_keys:]):
+        for i, kind in aggs:
             value = row[n_keys + i]
             if value is None:
                 continue
             old = cur[i]
             if old is None:
                 cur[i] = value
-            elif kind in ("sum", "count"):
+            elif kind == "sum" or kind == "count":
                 cur[i] = old + value
             elif kind == "exact":  # exact decimal sums (Decimal or its text): no rounding
                 cur[i] = EXACT_SUM.add(Decimal(old), Decimal(value))
@@ -243,6 +244,8 @@ def blocked_rows(
     ctx: QueryContext,
     build: Callable[[BlockScope], Select[Any]],
     kinds: Sequence[Kind],
+    *,
+    id_col: ColumnElement[Any] | None = None,
 ) -> list[tuple[Any, ...]]:
     """The merged rows of ``build``'s aggregate statement over every trade.
 
@@ -251,7 +254,8 @@ def blocked_rows(
     its text, added without rounding), grouped by the keys, with
     ``scope.clauses(trades.id)`` among its conditions (and wherever else trade ids are read,
     e.g. ``orders.ft_trade_id`` in a subquery, to read only those blocks). When
-    ``scope.blocked``, this function adds the block column and groups by it.
+    ``scope.blocked``, this function adds the block column of ``id_col`` (default
+    ``trades.id``; ``orders.ft_trade_id`` for a statement on orders alone) and groups by it.
 
     Returns one row per key, ``(*keys, *aggregates)``, in the order keys are first met
     (callers sort). Aggregates are ``None`` where SQL would give ``NULL``.
@@ -264,7 +268,7 @@ def blocked_rows(
             state = _read_state(ctx.bind, ctx.dialect)
     template = build(BlockScope(None))
     skey = _statement_key(template)
-    acc: dict[tuple[Any, ...], list[Any]] = {}
+    acc: dict[Any, list[Any]] = {}
     if state is None or skey is None or engine is None or state.hi - state.lo > 100_000:
         with _store.lock:
             _store.stats["unblocked"] += 1
@@ -281,7 +285,7 @@ def blocked_rows(
     if missing:
         scope = BlockScope(_ranges(missing) if len(missing) <= MAX_RANGES else [])
         stmt = build(scope)
-        block_col = BlockScope.block_of(ctx.trades.c.id)
+        block_col = BlockScope.block_of(ctx.trades.c.id if id_col is None else id_col)
         stmt = stmt.add_columns(block_col).group_by(block_col)
         for row in _run(ctx, stmt):
             block = int(row[-1])
@@ -314,11 +318,14 @@ def cached_blocked_rows(
     ctx: QueryContext,
     build: Callable[[BlockScope], Select[Any]],
     kinds: Sequence[Kind],
+    *,
+    id_col: ColumnElement[Any] | None = None,
 ) -> list[tuple[Any, ...]]:
     """:func:`blocked_rows`, answered by the whole-result cache while nothing is written."""
     skey = _statement_key(build(BlockScope(None))) if ctx.use_cache else None
     if skey is None or ctx.backtesting:
-        return blocked_rows(ctx, build, kinds)
+        return blocked_rows(ctx, build, kinds, id_col=id_col)
     rows = cached_call(ctx.bind, ctx.dialect, ("blocked", skey, tuple(kinds)),
-                       lambda: tuple(blocked_rows(ctx, build, kinds)))
+                       lambda: tuple(blocked_rows(ctx, build, kinds, id_col=id_col)),
+                       immutable=True)  # tuples of database values
     return list(rows)

@@ -259,14 +259,16 @@ def _prepare(bind: Any, dialect: str) -> tuple[str, tuple[int, ...]] | None:
     return engine.url.render_as_string(hide_password=True), tokens
 
 
-def cached_call(bind: Any, dialect: str, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+def cached_call(bind: Any, dialect: str, key: tuple[Any, ...], compute: Callable[[], Any],
+                *, immutable: bool = False) -> Any:
     """``compute()``'s result, or a copy of the one cached for ``key`` and the same tokens.
 
     For whole metric results (frozen dataclasses): a hit skips the statements *and* the
     Python work on their rows. A result made only of frozen dataclasses, tuples and
     immutable values is shared; any other (e.g. with a dict inside) is returned as a copy,
     so a caller changing it changes nothing for the next one. ``key`` must be hashable (else the
-    call is not cached).
+    call is not cached). ``immutable``: the caller vouches that results are immutable (e.g.
+    tuples of database values), which skips the check.
     """
     try:
         hash(key)
@@ -287,7 +289,7 @@ def cached_call(bind: Any, dialect: str, key: tuple[Any, ...], compute: Callable
         _stats["misses"] += 1
     size = _size(value)
     if size <= MAX_ROWS and _read_tokens(bind, dialect) == state[1]:
-        frozen = _immutable(value)  # shared as it is; else a private copy, copied per hit
+        frozen = immutable or _immutable(value)  # shared as is; else a copy, copied per hit
         _store(full_key, (value if frozen else copy.deepcopy(value), frozen), size)
     return value
 

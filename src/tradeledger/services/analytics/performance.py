@@ -370,8 +370,13 @@ def get_trading_volume(trade_filter: Any = None, *, bind: Any = None) -> float:
     ctx = default_context(bind)
     t, o = ctx.trades, ctx.orders
     filters = _as_filters(trade_filter)
-    stmt = select(func.sum(o.c.cost)).where(o.c.status == literal_column("'closed'"), *filters)
-    if filters:  # the join is only needed to filter on the trades (every order has its trade)
-        stmt = stmt.select_from(o.join(t, t.c.id == o.c.ft_trade_id))
-    value = ctx.execute(stmt).scalar()
-    return float(value or 0.0)
+
+    def build(scope: BlockScope) -> Any:
+        stmt = select(func.sum(o.c.cost)).where(o.c.status == literal_column("'closed'"),
+                                                *filters, *scope.clauses(o.c.ft_trade_id))
+        if filters:  # the join is only needed to filter on the trades (each order has one)
+            stmt = stmt.select_from(o.join(t, t.c.id == o.c.ft_trade_id))
+        return stmt
+
+    rows = cached_blocked_rows(ctx, build, ("sum",), id_col=o.c.ft_trade_id)
+    return float((rows[0][0] if rows else None) or 0.0)

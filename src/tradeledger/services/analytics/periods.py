@@ -26,6 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from tradeledger.exceptions import InvalidValueError
 from tradeledger.services.analytics._sql import GRANULARITIES, Granularity, hour_expr, to_hour
+from tradeledger.services.analytics.blocks import BlockScope, cached_blocked_rows
 from tradeledger.services.analytics.context import QueryContext
 from tradeledger.services.analytics.filters import TradeFilter
 from tradeledger.services.analytics.results import Result
@@ -117,28 +118,34 @@ def hourly_rows(
         ]
     else:
         cols += [zero.label("cnt"), zero.label("wins"), zero.label("losses"), zero.label("capital")]
-    stmt = select(*cols).where(*flt.closed_clauses(t)).group_by(bucket)
+    def build(scope: BlockScope) -> Any:
+        # per block: the id range, not the covering index that starts with is_open
+        where = flt.closed_clauses(t, scan=bool(scope.ranges))
+        return select(*cols).where(*where, *scope.clauses(t.c.id)).group_by(bucket)
+
+    rows = cached_blocked_rows(ctx, build, ("key", "sum", "sum", "sum", "count", "sum", "sum",
+                                            "sum"))
     out: list[tuple[datetime, Any, PeriodRow]] = []
-    for r in ctx.execute(stmt):
-        if r.bucket is None:  # a closed trade without close_date: no day to count it in
+    for raw, profit_sum, gain, loss, cnt, wins, losses, capital_sum in rows:
+        if raw is None:  # a closed trade without close_date: no day to count it in
             continue
-        hour = to_hour(r.bucket)
-        profit_abs = float(r.profit_abs or 0.0)
-        capital = float(r.capital or 0.0)
+        hour = to_hour(raw)
+        profit_abs = float(profit_sum or 0.0)
+        capital = float(capital_sum or 0.0)
         out.append(
             (
                 hour,
-                r.bucket,
+                raw,
                 PeriodRow(
                     period_start=hour.date(),
                     profit_abs=profit_abs,
-                    trade_count=int(r.cnt),
-                    wins=int(r.wins or 0),
-                    losses=int(r.losses or 0),
+                    trade_count=int(cnt or 0),
+                    wins=int(wins or 0),
+                    losses=int(losses or 0),
                     capital=capital,
                     profit_ratio=profit_abs / capital if capital else 0.0,
-                    gross_profit=float(r.gain or 0.0),
-                    gross_loss=float(r.loss or 0.0),
+                    gross_profit=float(gain or 0.0),
+                    gross_loss=float(loss or 0.0),
                 ),
             )
         )
