@@ -15,18 +15,20 @@ Over the closed trades of the filter, with ``p = close_profit_abs`` and
   of the two middle values for an even count).
 * best / worst trade: highest / lowest ``close_profit`` ratio (ties: lowest id).
 
-Everything but the two best/worst rows and the median (``ORDER BY … LIMIT``) is one
-aggregate query.
+Everything but the two best/worst rows and the median (``ORDER BY … LIMIT``, answered by the
+``tl_ix_trades_closed_*`` indexes) is one aggregate query, computed per block of trade ids
+(:mod:`~tradeledger.services.analytics.blocks`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Integer, case, cast, func, select
 
 from tradeledger.services.analytics._sql import duration_seconds_expr
+from tradeledger.services.analytics.blocks import BlockScope, cached_blocked_rows
 from tradeledger.services.analytics.context import QueryContext
 from tradeledger.services.analytics.filters import TradeFilter
 from tradeledger.services.analytics.results import Result
@@ -79,6 +81,19 @@ def _ref(row: Any) -> TradeRef | None:
     )
 
 
+class _Totals(NamedTuple):
+    n: int
+    wins: int | None
+    losses: int | None
+    total: float | None
+    gross_profit: float | None
+    gross_loss: float | None
+    sum_ratio: float | None
+    n_ratio: int
+    sum_duration: float | None
+    n_duration: int
+
+
 def trade_stats(ctx: QueryContext, flt: TradeFilter | None = None) -> TradeStats:
     """Statistics of the closed trades matching ``flt``."""
     flt = flt or TradeFilter()
@@ -90,19 +105,26 @@ def trade_stats(ctx: QueryContext, flt: TradeFilter | None = None) -> TradeStats
     def count_if(cond: Any) -> Any:
         return func.sum(cast(case((cond, 1), else_=0), Integer))
 
-    agg = ctx.execute(
-        select(
+    def build(scope: BlockScope) -> Any:
+        # per block: the id range, not the covering index that starts with is_open
+        in_scope = [*flt.closed_clauses(t, scan=bool(scope.ranges)), *scope.clauses(t.c.id)]
+        return select(
             func.count().label("n"),
             count_if(p > 0).label("wins"),
             count_if(p < 0).label("losses"),
             func.sum(p).label("total"),
             func.sum(case((p > 0, p), else_=0.0)).label("gross_profit"),
             func.sum(case((p < 0, p), else_=0.0)).label("gross_loss"),
-            func.avg(t.c.close_profit).label("avg_ratio"),
-            func.avg(duration).label("avg_duration"),
+            func.sum(t.c.close_profit).label("sum_ratio"),
+            func.count(t.c.close_profit).label("n_ratio"),
+            func.sum(duration).label("sum_duration"),
             func.count(duration).label("n_duration"),
-        ).where(*where)
-    ).one()
+        ).where(*in_scope)
+
+    merged = cached_blocked_rows(ctx, build, ("count", "sum", "sum", "sum", "sum", "sum", "sum",
+                                              "count", "sum", "count"))
+    agg = _Totals(*(merged[0] if merged else (0, None, None, None, None, None, None, 0,
+                                              None, 0)))
     n = int(agg.n or 0)
     wins, losses = int(agg.wins or 0), int(agg.losses or 0)
     gross_profit = float(agg.gross_profit or 0.0)
@@ -160,8 +182,10 @@ def trade_stats(ctx: QueryContext, flt: TradeFilter | None = None) -> TradeStats
         avg_loss=avg_loss,
         expectancy=total / n if n else 0.0,
         expectancy_ratio=(1 + avg_win / avg_loss) * win_rate - 1 if avg_loss else None,
-        avg_profit_ratio=float(agg.avg_ratio) if agg.avg_ratio is not None else 0.0,
-        avg_duration_seconds=float(agg.avg_duration) if agg.avg_duration is not None else None,
+        avg_profit_ratio=(float(agg.sum_ratio) / agg.n_ratio
+                          if agg.n_ratio and agg.sum_ratio is not None else 0.0),
+        avg_duration_seconds=(float(agg.sum_duration) / agg.n_duration
+                              if agg.n_duration and agg.sum_duration is not None else None),
         median_duration_seconds=median,
         best_trade=best,
         worst_trade=worst,
