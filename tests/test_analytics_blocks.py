@@ -339,3 +339,25 @@ def test_exact_closed_profit_is_summed_per_block(db: tuple[str, str]) -> None:
     finally:
         if other is not engine:
             other.dispose()
+
+
+def test_orders_of_deleted_trades_still_count(tmp_path: Path) -> None:
+    """freqtrade's SQLite databases do not enforce foreign keys: orders may outlive trades."""
+    from tradeledger.services.analytics.performance import get_trading_volume
+
+    url = f"sqlite:///{tmp_path / 'orphans.sqlite'}"
+    engine = init_db(url)
+    ablocks.blocks_clear()
+    acache.cache_clear()
+    try:
+        seed(engine)
+        raw = sa.create_engine(url)  # foreign keys off, as freqtrade leaves them
+        with raw.begin() as conn:
+            conn.execute(sa.insert(Order.__table__), [order_row(99, 9 * BLOCK_SIZE + 1, "buy",
+                                                                2.0)])
+        raw.dispose()
+        expected = sum(100.0 * (1.0 + k % 3) for k in range(len(IDS))) + 200.0
+        assert get_trading_volume(bind=engine) == pytest.approx(expected, rel=1e-12)
+        assert ablocks.blocks_stats()["computed"] > 0  # blocked, and block 9 was read
+    finally:
+        close_db()

@@ -92,8 +92,10 @@ def _token_sql(dialect: str) -> str:
         fingerprint = f"SELECT coalesce(sum(xmin::text::bigint), 0) FROM pg_trigger WHERE {where}"
         exists = f"SELECT count(*) FROM (SELECT to_regclass('{BLOCKS_TABLE}') AS r) x " \
                  "WHERE r IS NOT NULL"
+    # the id range: trades, and orders too (SQLite may hold orders of deleted trades)
     return (f"SELECT -1, ({triggers}), ({fingerprint}), ({exists}), "
-            "(SELECT min(id) FROM trades), (SELECT max(id) FROM trades)")
+            "(SELECT min(id) FROM trades), (SELECT max(id) FROM trades), "
+            "(SELECT min(ft_trade_id) FROM orders), (SELECT max(ft_trade_id) FROM orders)")
 
 
 def _rows_sql() -> str:
@@ -117,10 +119,12 @@ def _read_state(bind: Any, dialect: str) -> _State | None:
     for block, slot, token in _run_text(bind, _rows_sql()):
         grouped.setdefault(int(block), []).append((int(slot), int(token)))
     tokens = {b: tuple(sorted(v)) for b, v in grouped.items()}
-    if head[4] is None:
+    lows = [int(v) for v in (head[4], head[6]) if v is not None]
+    highs = [int(v) for v in (head[5], head[7]) if v is not None]
+    if not lows:
         lo, hi = 0, -1
     else:
-        lo, hi = int(head[4]) // BLOCK_SIZE, int(head[5]) // BLOCK_SIZE
+        lo, hi = min(lows) // BLOCK_SIZE, max(highs) // BLOCK_SIZE
     return _State(int(head[2]), lo, hi, tokens)
 
 
