@@ -9,10 +9,8 @@ call may be recomputed. MariaDB has no triggers: the metrics run unblocked there
 
 from __future__ import annotations
 
-import math
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -23,7 +21,8 @@ import sqlalchemy as sa
 
 import tradeledger
 from tests.conftest import make_backend_url, selected_backends
-from tests.test_analytics_cache import order_row, trade_row
+from tests.test_analytics_cache import CHILD, order_row, trade_row
+from tests.test_analytics_generated import same
 from tradeledger.db import close_db, create_db_engine, init_db
 from tradeledger.models import Order, Trade
 from tradeledger.models.analytics_state import BLOCK_SIZE, blocks_table
@@ -81,26 +80,10 @@ def metrics(svc: AnalyticsService) -> dict[str, Any]:
     return {k: asdict(v) for k, v in out.items()}
 
 
-def close(a: Any, b: Any, path: str = "") -> None:
-    """Equal; floats within rel 1e-12 (block-by-block sums add in another order)."""
-    if isinstance(a, float) and isinstance(b, float):
-        assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12), f"{path}: {a} != {b}"
-    elif isinstance(a, dict) and isinstance(b, dict):
-        assert a.keys() == b.keys(), path
-        for k in a:
-            close(a[k], b[k], f"{path}.{k}")
-    elif isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        assert len(a) == len(b), f"{path}: {a} != {b}"
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            close(x, y, f"{path}[{i}]")
-    else:
-        assert a == b, f"{path}: {a!r} != {b!r}"
-
-
 def check(engine: sa.Engine | Any, step: object = "") -> None:
     svc = AnalyticsService(engine)
     plain = AnalyticsService.from_context(replace(svc.context, use_cache=False))
-    close(metrics(svc), metrics(plain), str(step))
+    same(metrics(svc), metrics(plain), str(step))
 
 
 def tokens(engine: sa.Engine) -> dict[int, tuple[int, ...]]:
@@ -197,7 +180,7 @@ def test_only_the_written_block_is_recomputed(db: tuple[str, str]) -> None:
     assert (stats["computed"], stats["reused"]) == (5, 3)
     assert second != first
     plain = AnalyticsService.from_context(replace(svc.context, use_cache=False))
-    close(asdict(second), asdict(plain.performance("enter_tag")))
+    same(asdict(second), asdict(plain.performance("enter_tag")))
 
 
 def test_own_uncommitted_writes_never_leak(db: tuple[str, str]) -> None:
@@ -212,20 +195,10 @@ def test_own_uncommitted_writes_never_leak(db: tuple[str, str]) -> None:
     assert inside != base
     check(session, "inside")
     session.rollback()
-    close(metrics(AnalyticsService(session)), base, "after rollback")
+    same(metrics(AnalyticsService(session)), base, "after rollback")
     check(engine, "after rollback")
 
 
-CHILD = textwrap.dedent("""
-    import sys
-    import sqlalchemy as sa
-    from tradeledger.db import init_db
-    from tradeledger.models import Trade
-    init_db(sys.argv[1])
-    Trade.session.execute(sa.update(Trade.__table__).where(Trade.__table__.c.id == int(sys.argv[2]))
-                          .values(close_profit_abs=float(sys.argv[3])))
-    Trade.commit()
-""")
 
 
 @pytest.mark.parametrize("backend_name", [b for b in selected_backends()
