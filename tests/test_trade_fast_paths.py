@@ -5,7 +5,9 @@
 (``_recalc_settled``), (2) the inlined SPOT exit value, (3) ``_recalc_simple``, the
 recalculation of the backtest lifecycle's two shapes (one filled entry; entry and exit of the
 same amount), (4) the reuse of the ``filled`` float as the amount after a zero base fee, (5)
-the memo of stop prices in ``adjust_stop_loss``. Every
+the memo of stop prices in ``adjust_stop_loss``, (6) the folded orders of closed backtest
+trades (``_fold_orders``, switched by ``_FOLD`` together with them here;
+tests/test_trade_bt_compact.py proves it on its own). Every
 golden trade and backtest scenario, random backtest lifecycles (hypothesis, with fields and
 orders changed between the calls so that a skip would be wrong) and random entry/exit/close
 cycles near and off those shapes are replayed with and without them; the complete
@@ -66,13 +68,16 @@ def exact_state(trade: Any) -> tuple[Any, ...]:
 @contextmanager
 def fast_paths(enabled: bool) -> Iterator[None]:
     saved = trade_module._FAST_PATHS
+    saved_fold = trade_module._FOLD
     trade_module._FAST_PATHS = enabled
+    trade_module._FOLD = enabled and saved_fold
     trade_module._RECALC_FIXED = None
     trade_module._RECALC_NO_EXIT = None
     try:
         yield
     finally:
         trade_module._FAST_PATHS = saved
+        trade_module._FOLD = saved_fold
         trade_module._RECALC_FIXED = None
         trade_module._RECALC_NO_EXIT = None
 

@@ -23,6 +23,13 @@ The two totals read as class attributes but live outside the class (a class attr
 assignment per trade would invalidate the type and slow every attribute access of every
 trade); values assigned to them by other code are taken over.
 
+Closed backtest trades keep their orders folded (``_fold_orders``): when a backtest trade
+closes, the orders of the trade closed before it, if nothing else holds them or their list,
+are kept as one tuple of their field values, and the first read of ``trade.orders`` builds
+them again, once, with the very same field values. Until then the trade's class is the
+internal ``_FoldedLocalTrade`` (a ``LocalTrade`` like ``_PlainLocalTrade``; pickles and
+copies are those of the plain trade).
+
 Reproduced freqtrade behaviour worth knowing (the golden vectors depend on it):
 
 * Exit amounts are floats while the position is summed exactly, so an exit of ``trade.amount``
@@ -73,14 +80,15 @@ import bisect
 import json
 import math
 import operator
+import sys
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN as _TRUNCATE
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, Self, cast, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Self, SupportsIndex, cast, overload
 
 from tradeledger.domain.enums import (
     CANCELED_EXCHANGE_STATES,
@@ -107,6 +115,8 @@ from tradeledger.domain.money import (
     dmul,
     dsub,
 )
+from tradeledger.domain.order import ORDER_FIELDS
+from tradeledger.domain.order import LocalOrder as _LocalOrder
 from tradeledger.domain.precision import amount_to_contract_precision, price_to_precision
 from tradeledger.domain.timeutil import dt_now, dt_ts_none, to_aware_utc, to_naive_utc
 from tradeledger.exceptions import (
@@ -1808,6 +1818,8 @@ class LocalTrade:
     @staticmethod
     def reset_trades() -> None:
         """Forget every backtesting trade and reset the counters."""
+        global _FOLD_NEXT
+        _FOLD_NEXT = None
         LocalTrade.bt_trades = TradeStore()
         LocalTrade.bt_trades_open = TradeStore()
         LocalTrade.bt_trades_open_pp = defaultdict(TradeStore)
@@ -1844,12 +1856,23 @@ class LocalTrade:
 
     @staticmethod
     def close_bt_trade(trade: LocalTrade) -> None:
-        """Move an open backtesting trade to the closed store and add its profit."""
+        """Move an open backtesting trade to the closed store and add its profit.
+
+        The trade closed before this one has its orders folded (``_fold_orders``).
+        """
+        global _FOLD_NEXT
         LocalTrade._bt_remove_open(trade)
         profit_d = LocalTrade._bt_add_closed(trade)
         if profit_d is not None:
             _BT.total_profit_dec = CTX.add(_BT.total_profit_dec, profit_d)
             _BT.total_profit = None  # rounded when read
+        previous = _FOLD_NEXT
+        if type(trade) is _PlainLocalTrade and _FOLD:
+            _FOLD_NEXT = trade
+            if previous is not None and previous is not trade:
+                _fold_orders(previous)
+        else:
+            _FOLD_NEXT = None
 
     @staticmethod
     def add_bt_trade(trade: LocalTrade) -> None:
@@ -2124,6 +2147,289 @@ class _PlainLocalTrade(LocalTrade):
         if self.trading_mode == _MARGIN and self.interest_rate is None:
             raise MarginConfigError("margin trading requires param interest_rate on trades")
 
+
+
+# ---- folded orders of closed backtest trades -------------------------------------------------
+# A backtest keeps every closed trade, and with it two ``LocalOrder`` objects and their list
+# (about 660 bytes, and three of the four objects per trade the garbage collector traverses
+# again and again). When a backtest trade closes, the trade closed before it is folded: if
+# nothing but the trade holds its orders and their list, the orders become one tuple of their
+# field values (about 220 bytes, an atomic tuple the collector stops tracking), and the trade
+# becomes a ``_FoldedLocalTrade``, which builds the orders again, once, the first time
+# ``orders`` is read (it is then a ``_PlainLocalTrade`` again). The rebuilt orders hold the very
+# same field objects; only their identity differs from the old ones, which nothing held
+# (reference counts checked), so nothing can compare them.
+_getrefcount: Callable[[object], int] = getattr(sys, "getrefcount", lambda _obj: -1)
+
+
+def _refs_when_held_once() -> int:
+    """``_getrefcount(x)`` of an ``x`` held by one container and one local variable."""
+    box: list[list[int]] = [[]]
+    held = box[0]
+    return _getrefcount(held)
+
+
+#: What ``_getrefcount`` reports for an object held by its container alone (while the folding
+#: code looks at it through one local variable).
+_REFS_HELD = _refs_when_held_once()
+#: Folding is on (CPython, where reference counts are exact); tests switch it off.
+_FOLD = sys.implementation.name == "cpython" and _REFS_HELD > 1
+#: The backtest trade closed last, folded when the next one closes (when it closes, the
+#: caller's variables usually still hold its orders).
+_FOLD_NEXT: _PlainLocalTrade | None = None
+_INT0 = 0  # the int zero ``close_bt_order`` writes as ``remaining`` (one object in CPython)
+#: Codes of one folded order (bits; 0: all 26 fields stored). _F_FAST: a filled backtest
+#: order (the relations ``_order_values`` checks; 14 fields stored); _F_DATE: its filled date
+#: is its order date (13); _F_SHARED: its trade id, pair, status and order type are those of
+#: the fast order before it (4 fewer).
+_F_FAST = 1
+_F_DATE = 2
+_F_SHARED = 4
+#: One tuple of codes per shape of folded orders (the first item of a folded tuple).
+_FOLD_SHAPES: dict[tuple[int, ...], tuple[int, ...]] = {}
+#: The shapes of two orders, by their codes.
+_SHAPES2: tuple[tuple[tuple[int, ...], ...], ...] = tuple(
+    tuple(_FOLD_SHAPES.setdefault((a, b), (a, b)) for b in range(8)) for a in range(8)
+)
+_ORDER_VALUES = operator.attrgetter(*ORDER_FIELDS)
+
+
+def _order_values(o: Any, prev: tuple[Any, ...] | None) -> tuple[int, tuple[Any, ...]]:
+    """(code, stored values) of an order being folded.
+
+    ``prev``: the stored values of the fast order before it (None: none).
+    """
+    ft_pair = o.ft_pair
+    ft_price = o.ft_price
+    amount = o.amount
+    order_date = o.order_date
+    ft_order_side = o.ft_order_side
+    if (
+        o.ft_is_open is False
+        and o.symbol is ft_pair
+        and o.side is ft_order_side
+        and o.price is ft_price
+        and o.average is ft_price
+        and o.filled is amount
+        and o.order_update_date is order_date
+        and o.remaining is _INT0
+        and o.ft_amount is None
+        and o.ft_cancel_reason is None
+        and o.stop_price is None
+        and o.ft_fee_base is None
+    ):
+        filled_date = o.order_filled_date
+        ft_trade_id = o.ft_trade_id
+        status = o.status
+        order_type = o.order_type
+        if (
+            prev is not None
+            and ft_trade_id is prev[1]
+            and ft_pair is prev[3]
+            and status is prev[6]
+            and order_type is prev[7]
+        ):
+            if filled_date is order_date:
+                return _F_FAST | _F_SHARED | _F_DATE, (
+                    o.id, ft_order_side, ft_price, o.order_id, amount, o.cost, order_date,
+                    o.funding_fee, o.ft_order_tag,
+                )
+            return _F_FAST | _F_SHARED, (
+                o.id, ft_order_side, ft_price, o.order_id, amount, o.cost, order_date,
+                filled_date, o.funding_fee, o.ft_order_tag,
+            )
+        if filled_date is order_date:
+            return _F_FAST | _F_DATE, (
+                o.id, ft_trade_id, ft_order_side, ft_pair, ft_price, o.order_id, status,
+                order_type, amount, o.cost, order_date, o.funding_fee, o.ft_order_tag,
+            )
+        return _F_FAST, (
+            o.id, ft_trade_id, ft_order_side, ft_pair, ft_price, o.order_id, status,
+            order_type, amount, o.cost, order_date, filled_date, o.funding_fee,
+            o.ft_order_tag,
+        )
+    return 0, _ORDER_VALUES(o)
+
+
+def _fold_orders(trade: LocalTrade) -> bool:
+    """Fold the orders of a closed backtest trade (see above); False: left as it was.
+
+    Folded only when the trade is a plain ``LocalTrade(...)``, its ``orders`` a list held by
+    nothing else, and every order a plain ``LocalOrder`` held by nothing but that list, linked
+    to this trade (``_trade_bt``) and to no database trade, without attributes of its own.
+    """
+    if type(trade) is not _PlainLocalTrade:
+        return False
+    try:
+        orders = trade.orders
+        if type(orders) is not list or _getrefcount(orders) != _REFS_HELD:
+            return False
+        if len(orders) == 2:  # the lifecycle's entry and exit, without a loop
+            first, second = orders
+            if (
+                type(first) is not _LocalOrder
+                or type(second) is not _LocalOrder
+                or first._trade_bt is not trade
+                or second._trade_bt is not trade
+                or first._trade_live is not None
+                or second._trade_live is not None
+                or _getrefcount(first) != _REFS_HELD
+                or _getrefcount(second) != _REFS_HELD
+                or first.__dict__  # (reading it makes an empty one: freed with the order)
+                or second.__dict__
+            ):
+                return False
+            code, stored = _order_values(first, None)
+            code2, stored2 = _order_values(second, stored if code else None)
+            del first, second, orders
+            trade.orders = (_SHAPES2[code][code2], *stored, *stored2)
+        else:
+            return _fold_orders_any(trade, orders)
+    except AttributeError:  # a field deleted with ``del``: left as it is
+        return False
+    _set_class(trade, _FoldedLocalTrade)
+    return True
+
+
+def _fold_orders_any(trade: LocalTrade, orders: list[Any]) -> bool:
+    """``_fold_orders`` for any number of orders (``orders``: the trade's list)."""
+    for o in orders:
+        if (
+            type(o) is not _LocalOrder
+            or o._trade_bt is not trade
+            or o._trade_live is not None
+            or _getrefcount(o) != _REFS_HELD
+        ):
+            return False
+    for o in orders:
+        if o.__dict__:
+            return False
+    codes: list[int] = []
+    values: list[Any] = []
+    prev: tuple[Any, ...] | None = None
+    for o in orders:
+        code, stored = _order_values(o, prev)
+        codes.append(code)
+        values.extend(stored)
+        if not code:
+            prev = None
+        elif not code & _F_SHARED:
+            prev = stored
+    key = tuple(codes)
+    shape = _FOLD_SHAPES.get(key)
+    if shape is None:
+        shape = _FOLD_SHAPES.setdefault(key, key) if len(_FOLD_SHAPES) < 4096 else key
+    _ORDERS_SLOT.__set__(trade, (shape, *values))
+    _set_class(trade, _FoldedLocalTrade)
+    return True
+
+
+def _set_class(trade: LocalTrade, cls: type[LocalTrade]) -> None:
+    """Make ``trade`` an instance of ``cls`` (a class with the same slots).
+
+    CPython 3.11 gives the instance a dict for its other attributes when its class changes;
+    an empty one is dropped again (64 bytes per kept trade; an attribute of its own set later
+    makes a new one, as it would have before).
+    """
+    trade.__class__ = cls
+    if not trade.__dict__:
+        del trade.__dict__
+
+
+def _unfold_orders(trade: _FoldedLocalTrade) -> list[LocalOrder]:
+    """Build the orders of a folded trade again; the trade is a ``_PlainLocalTrade`` after."""
+    data = _ORDERS_SLOT.__get__(trade)
+    if type(data) is not tuple:  # set meanwhile (the property setter switches the class)
+        return cast(list["LocalOrder"], data)
+    shape = data[0]
+    pos = 1
+    orders: list[LocalOrder] = []
+    prev: tuple[Any, ...] = ()
+    new = object.__new__
+    for code in shape:
+        o = new(_LocalOrder)
+        if not code:
+            values = data[pos:pos + 26]
+            pos += 26
+            for name, value in zip(ORDER_FIELDS, values, strict=True):
+                setattr(o, name, value)
+        else:
+            if code & _F_SHARED:
+                o.id, ft_order_side, ft_price, o.order_id, amount, o.cost, order_date = data[
+                    pos:pos + 7
+                ]
+                pos += 7
+                o.ft_trade_id = prev[1]
+                o.ft_pair = prev[3]
+                o.status = prev[6]
+                o.order_type = prev[7]
+            else:
+                stored = data[pos:pos + 11]
+                pos += 11
+                (o.id, o.ft_trade_id, ft_order_side, o.ft_pair, ft_price, o.order_id,
+                 o.status, o.order_type, amount, o.cost, order_date) = stored
+                prev = stored
+            if code & _F_DATE:
+                filled_date = order_date
+            else:
+                filled_date = data[pos]
+                pos += 1
+            o.funding_fee, o.ft_order_tag = data[pos:pos + 2]
+            pos += 2
+            o.ft_order_side = o.side = ft_order_side
+            o.symbol = o.ft_pair
+            o.ft_is_open = False
+            o.ft_amount = None
+            o.ft_price = o.price = o.average = ft_price
+            o.ft_cancel_reason = None
+            o.amount = o.filled = amount
+            o.remaining = _INT0
+            o.stop_price = None
+            o.order_date = o.order_update_date = order_date
+            o.order_filled_date = filled_date
+            o.ft_fee_base = None
+        o._trade_bt = trade
+        o._trade_live = None
+        orders.append(o)
+    if _ORDERS_SLOT.__get__(trade) is data:
+        _ORDERS_SLOT.__set__(trade, orders)
+        _set_class(trade, _PlainLocalTrade)
+        return orders
+    return cast(list["LocalOrder"], _ORDERS_SLOT.__get__(trade))  # set meanwhile
+
+
+_ORDERS_SLOT: Any = _PlainLocalTrade.__dict__["orders"]  # the slot's member descriptor
+
+
+class _FoldedLocalTrade(_PlainLocalTrade):
+    """A closed backtest trade whose orders are folded (see ``_fold_orders``).
+
+    The same slots as ``_PlainLocalTrade`` (so the class of an instance can switch between
+    the two); ``orders`` holds the folded tuple until it is read, written or deleted, which
+    builds the orders (or drops the tuple) and makes the trade a ``_PlainLocalTrade`` again.
+    Pickling and copying see the plain trade.
+    """
+
+    __slots__ = ()
+
+    @property
+    def orders(self) -> list[LocalOrder]:
+        """The trade's orders (built again from the folded tuple at the first read)."""
+        return _unfold_orders(self)
+
+    @orders.setter
+    def orders(self, value: list[LocalOrder]) -> None:
+        _ORDERS_SLOT.__set__(self, value)
+        _set_class(self, _PlainLocalTrade)
+
+    @orders.deleter
+    def orders(self) -> None:
+        _ORDERS_SLOT.__delete__(self)
+        _set_class(self, _PlainLocalTrade)
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
+        _unfold_orders(self)
+        return self.__reduce_ex__(protocol)
 
 
 def _utc_or_keep(value: Any) -> Any:
