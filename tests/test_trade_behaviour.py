@@ -157,6 +157,16 @@ def test_unknown_keyword_raises_type_error_naming_it() -> None:
         Trade(**_kwargs(foo=1))
 
 
+def test_positional_arguments_are_refused() -> None:
+    """``LocalTrade`` takes keywords only (its internal ``__init__`` has no ``*``)."""
+    with pytest.raises(TypeError, match="keyword arguments only"):
+        LocalTrade(1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="keyword arguments only"):
+        LocalTrade(1, pair="A/B")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Trade(1)  # type: ignore[call-arg]
+
+
 def test_orders_keyword_is_kept() -> None:
     order = _order("buy", 30.0, 2.0, 1)
     trade = LocalTrade(**_kwargs(), orders=[order])
