@@ -108,3 +108,21 @@ def test_closed_trades_by_pair_keep_filing_order_without_duplicates() -> None:
     assert LocalTrade.get_trades_proxy(pair="C/D", is_open=False) == [trades[1]]
     assert LocalTrade.get_trades_proxy(pair="X/Y", is_open=False) == []
     assert list(LocalTrade.bt_trades) == trades
+
+
+def test_stores_replaced_by_lists_still_work() -> None:
+    """Code may put plain lists in place of the stores (the inlined appends check the type)."""
+    LocalTrade.bt_trades = []  # type: ignore[assignment]
+    LocalTrade.bt_trades_open = []  # type: ignore[assignment]
+    first = _cycle(1)
+    second = _cycle(2)
+    assert LocalTrade.bt_trades == [first, second]
+    assert LocalTrade.bt_trades_open == []
+    with pytest.raises(ValueError):
+        LocalTrade.remove_bt_trade(first)  # not open: list.remove raises
+
+
+def test_removing_a_trade_that_is_not_open_raises() -> None:
+    trade = _cycle(1)
+    with pytest.raises(ValueError, match="is not in this trade store"):
+        LocalTrade.remove_bt_trade(trade)

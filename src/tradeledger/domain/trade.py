@@ -1842,7 +1842,11 @@ class LocalTrade:
     def _bt_add_closed(trade: LocalTrade) -> Decimal | None:
         """File a closed trade in the closed stores; returns its exact ``close_profit_abs``."""
         pair = trade.pair
-        LocalTrade.bt_trades.append(trade)
+        store = LocalTrade.bt_trades
+        if type(store) is TradeStore:
+            store._items[trade] = None  # append, inlined
+        else:
+            store.append(trade)
         LocalTrade._bt_closed_pp[pair].append(trade)
         close_date = trade.close_date
         if close_date is not None:
@@ -1858,7 +1862,11 @@ class LocalTrade:
 
     @staticmethod
     def _bt_remove_open(trade: LocalTrade) -> None:
-        LocalTrade.bt_trades_open.remove(trade)
+        store = LocalTrade.bt_trades_open
+        if type(store) is TradeStore and trade in store._items:
+            del store._items[trade]  # remove, inlined
+        else:
+            store.remove(trade)
         LocalTrade.bt_trades_open_pp[trade.pair]._items.pop(trade, None)  # discard, inlined
         _bt_adopt()
         _BT.open_count -= 1
@@ -1887,8 +1895,16 @@ class LocalTrade:
     def add_bt_trade(trade: LocalTrade) -> None:
         """Register a backtesting trade (open or closed)."""
         if trade.is_open:
-            LocalTrade.bt_trades_open.append(trade)
-            LocalTrade.bt_trades_open_pp[trade.pair].append(trade)
+            store = LocalTrade.bt_trades_open
+            if type(store) is TradeStore:
+                store._items[trade] = None  # append, inlined
+            else:
+                store.append(trade)
+            store = LocalTrade.bt_trades_open_pp[trade.pair]
+            if type(store) is TradeStore:
+                store._items[trade] = None
+            else:
+                store.append(trade)
             _bt_adopt()
             _BT.open_count += 1
         else:
