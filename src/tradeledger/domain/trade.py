@@ -2187,7 +2187,9 @@ class _PlainLocalTrade(LocalTrade):
 # becomes a ``_FoldedLocalTrade``, which builds the orders again, once, the first time
 # ``orders`` is read (it is then a ``_PlainLocalTrade`` again). The rebuilt orders hold the very
 # same field objects; only their identity differs from the old ones, which nothing held
-# (reference counts checked), so nothing can compare them.
+# (reference counts checked), so nothing can compare them. (A backtest runs in one thread: a
+# thread that reads the orders of the trade closed last while the backtest thread is closing
+# the next one could keep the old orders.)
 _getrefcount: Callable[[object], int] = getattr(sys, "getrefcount", lambda _obj: -1)
 
 
@@ -2198,11 +2200,18 @@ def _refs_when_held_once() -> int:
     return _getrefcount(held)
 
 
-#: What ``_getrefcount`` reports for an object held by its container alone (while the folding
-#: code looks at it through one local variable).
-_REFS_HELD = _refs_when_held_once()
-#: Folding is on (CPython, where reference counts are exact); tests switch it off.
-_FOLD = sys.implementation.name == "cpython" and _REFS_HELD > 1
+#: What ``_getrefcount`` reports for an object held by its container alone while the folding
+#: code looks at it through one local variable: 3 on CPython 3.11-3.13 (the container, the
+#: variable, the argument).
+_REFS_HELD = 3
+#: Folding is on: CPython 3.11-3.13, where that count is exact, checked once here (a tracer
+#: holding frame locals at import, or another interpreter, switches it off: never a fold of
+#: an object held elsewhere). Tests switch it off too.
+_FOLD = (
+    sys.implementation.name == "cpython"
+    and (3, 11) <= sys.version_info[:2] < (3, 14)
+    and _refs_when_held_once() == _REFS_HELD
+)
 #: The backtest trade closed last, folded when the next one closes (when it closes, the
 #: caller's variables usually still hold its orders).
 _FOLD_NEXT: _PlainLocalTrade | None = None
