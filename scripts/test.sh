@@ -13,4 +13,6 @@ if [ -x /usr/sbin/mariadbd ] && ! (command -v mysqladmin >/dev/null && mysqladmi
   start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
   for _ in $(seq 1 30); do mysqladmin -uroot -h127.0.0.1 status >/dev/null 2>&1 && break; sleep 1; done
 fi
+# the PgBouncer tests need its binary: install it once here, not from two pytest workers at once
+sh scripts/ensure-pgbouncer.sh >/dev/null || echo "pgbouncer unavailable; its tests will say why" >&2
 exec .venv/bin/python -m pytest -n 2 --dist loadgroup "$@"

@@ -135,6 +135,9 @@ def _stats_statements(dialect: Any, name: str) -> list[str]:
                 def one(self) -> Any:
                     return Row()
 
+                def __iter__(self) -> Any:  # the per-block aggregate: n = 3, 3 durations
+                    return iter([(3, None, None, None, None, None, None, 0, None, 3)])
+
                 def scalars(self) -> list[Any]:
                     return [1.0]
 
