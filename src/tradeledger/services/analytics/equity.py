@@ -31,6 +31,7 @@ from sqlalchemy import Float, case, func, literal, select, union_all
 from tradeledger.domain.timeutil import to_aware_utc
 from tradeledger.exceptions import InvalidValueError
 from tradeledger.services.analytics._sql import hour_expr, to_hour
+from tradeledger.services.analytics.blocks import BlockScope, cached_blocked_rows
 from tradeledger.services.analytics.context import QueryContext
 from tradeledger.services.analytics.filters import TradeFilter
 from tradeledger.services.analytics.periods import daily_rows, fill_buckets, hourly_rows
@@ -169,13 +170,16 @@ def max_drawdown(
     balance = _check_balance(starting_balance)
     flt = flt or TradeFilter()
     t = ctx.trades
-    head = ctx.execute(
-        select(func.count(), func.min(t.c.open_date)).where(
-            *flt.closed_clauses(t), t.c.close_date.is_not(None)
+
+    def build_head(scope: BlockScope) -> Any:
+        return select(func.count(), func.min(t.c.open_date)).where(
+            *flt.closed_clauses(t, scan=bool(scope.ranges)), t.c.close_date.is_not(None),
+            *scope.clauses(t.c.id),
         )
-    ).one()
-    count = int(head[0] or 0)
-    first_open = head[1]
+
+    head = cached_blocked_rows(ctx, build_head, ("count", "min"))
+    count = int(head[0][0] or 0) if head else 0
+    first_open = head[0][1] if head else None
     if count == 0:
         return Drawdown(balance, 0, 0.0, None, None, None, None, None, 0.0, None, None, None, None)
     if method == "window":
