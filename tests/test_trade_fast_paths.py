@@ -18,6 +18,7 @@ the same bit for bit after every step (floats compared by ``repr``, so ``-0.0`` 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -416,13 +417,92 @@ def test_simple_shapes_really_take_the_fast_path() -> None:
             fast = _run_bt_cycle(case)
     finally:
         LocalTrade._recalc_simple = original  # type: ignore[method-assign]
-    # entry fill and the explicit recalc (1 order: not armed for the skip), exit fill and
-    # close (2 orders, flat)
-    assert taken == [1, 1, 2, 2]
+    # entry fill (1 order; armed for the skip, so the explicit recalc returns at once), exit
+    # fill and close (2 orders, flat)
+    assert taken == [1, 2, 2]
     with fast_paths(False):
         general = _run_bt_cycle(case)
     assert fast == general
     assert fast[-1][0][TRADE_FIELDS.index("close_profit_abs")] is not None  # closed
+
+
+# ---- the one-entry key of the repeat skip (``_recalc_key1``) -----------------------------------
+def _one_entry_trade() -> LocalTrade:
+    trade = LocalTrade(id=1, pair="X/USDT", open_rate=10.0, amount=0, stake_amount=10.0,
+                       fee_open=0.001, fee_close=0.001, open_date=T0)
+    order = LocalOrder(ft_order_side="buy", side="buy", ft_pair="X/USDT", order_id="1",
+                       status="open", price=10.0, average=10.0, amount=1.0, filled=0.0,
+                       ft_price=10.0)
+    order._trade_bt = trade
+    trade.orders.append(order)
+    order.close_bt_order(T0, trade)
+    return trade
+
+
+def test_one_entry_key_is_the_general_key() -> None:
+    trade = _one_entry_trade()
+    orders = trade.orders
+    for name in trade_module._RECALC_TRADE_FIELDS.__reduce__()[1]:
+        setattr(trade, name, object())  # every field a distinct object: no mix-up hides
+    for name in trade_module._RECALC_ORDER_FIELDS.__reduce__()[1]:
+        setattr(orders[0], name, object())
+    key = trade_module._recalc_key1(trade, orders, orders[0])
+    general = trade_module._recalc_key(trade, orders)
+    assert len(key) == len(general) and all(map(lambda a, b: a is b, key, general))
+
+
+@pytest.mark.parametrize(
+    "field", [*trade_module._RECALC_TRADE_FIELDS.__reduce__()[1], "orders", "order"]
+)
+def test_one_entry_key_sees_every_field(field: str) -> None:
+    """Each field of the key, replaced by an equal but other object, makes it differ."""
+    trade = _one_entry_trade()
+    orders = trade.orders
+    key = trade_module._recalc_key1(trade, orders, orders[0])
+    assert trade_module._recalc_same1(key, trade, orders, orders[0])
+    if field == "orders":
+        orders = list(orders)
+    elif field == "order":
+        orders = [copy.copy(orders[0])]
+    else:
+        setattr(trade, field, _other(getattr(trade, field)))
+    assert not trade_module._recalc_same1(key, trade, orders, orders[0])
+
+
+@pytest.mark.parametrize("field", trade_module._RECALC_ORDER_FIELDS.__reduce__()[1])
+def test_one_entry_key_sees_every_order_field(field: str) -> None:
+    trade = _one_entry_trade()
+    orders = trade.orders
+    key = trade_module._recalc_key1(trade, orders, orders[0])
+    setattr(orders[0], field, _other(getattr(orders[0], field)))
+    assert not trade_module._recalc_same1(key, trade, orders, orders[0])
+
+
+def _other(value: Any) -> Any:
+    """An object equal to ``value`` (where one can be) that is not ``value`` itself."""
+    if type(value) is float:
+        return float(repr(value))
+    if type(value) is str:
+        return "".join(list(value)) if len(value) > 1 else value + "x"
+    if type(value) is bool:
+        return not value
+    if value is None:
+        return 0.0
+    if type(value) is int:
+        return float(value)
+    raise AssertionError(f"no other object for {value!r}")
+
+
+def test_one_entry_skip_follows_an_appended_order() -> None:
+    """The same list with one more order is not the settled state."""
+    trade = _one_entry_trade()
+    late = LocalOrder(ft_order_side="buy", side="buy", ft_pair="X/USDT", order_id="2",
+                      status="closed", price=12.0, average=12.0, amount=1.0, filled=1.0,
+                      ft_price=12.0, ft_is_open=False)
+    late._trade_bt = trade
+    trade.orders.append(late)
+    trade.recalc_trade_from_orders()
+    assert trade.amount == 2.0
 
 
 # ---- the stop price memo of adjust_stop_loss --------------------------------------------------
