@@ -8,8 +8,18 @@ from decimal import Decimal
 from math import isfinite
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Dialect, Enum, Float, Integer, MetaData, event
-from sqlalchemy.dialects import mysql
+from sqlalchemy import (
+    DOUBLE,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Enum,
+    Float,
+    Integer,
+    MetaData,
+    event,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapper, scoped_session
 from sqlalchemy.orm import Session as _Session
 from sqlalchemy.sql.elements import ClauseElement
@@ -47,6 +57,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         """Use ``DATETIME(6)`` on MySQL/MariaDB so microseconds survive."""
         if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects import mysql  # loaded with that dialect anyway
+
             return dialect.type_descriptor(mysql.DATETIME(fsp=6))
         return dialect.type_descriptor(DateTime())
 
@@ -69,7 +81,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 #: ``Float`` on every backend, but a real double on MySQL/MariaDB (their ``FLOAT`` is
 #: single precision, which would silently lose money digits).
-FloatType = Float().with_variant(mysql.DOUBLE(asdecimal=False), "mysql", "mariadb")
+#: (The generic ``DOUBLE`` renders ``DOUBLE`` there; ``import tradeledger`` then loads no
+#: dialect module it does not use.)
+FloatType = Float().with_variant(DOUBLE(asdecimal=False), "mysql", "mariadb")
 
 
 class ModelBase(DeclarativeBase):

@@ -46,7 +46,6 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, Session, lazyload, mapped_column, relationship
 from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 
@@ -385,7 +384,7 @@ def _orders_statement(postgresql: bool) -> Select[Any]:
     order_cls: Any = Trade.orders.property.mapper.class_
     if postgresql:
         cond = order_cls.ft_trade_id == any_(
-            cast(bindparam("tl_ids", type_=Text), ARRAY(Integer)))
+            cast(bindparam("tl_ids", type_=Text), _pg_int_array()))
     else:
         cond = order_cls.ft_trade_id.in_(bindparam("tl_ids", expanding=True))
     return select(order_cls).where(cond).order_by(order_cls.id)
@@ -486,6 +485,13 @@ class _ExactSumAggregate:
 #: amounts never are) -- and NaN or infinities -- is summed in Python.
 _DB_SUM_MAX = 1e15
 _MARIADB_SUM_MIN = 1e-22  # DECIMAL(65,38): 17 significant digits reach 10^-38
+
+
+def _pg_int_array() -> Any:
+    """PostgreSQL's ``INTEGER[]`` (its dialect module is imported only when it is used)."""
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    return ARRAY(Integer)
 
 
 def _closed_profit_in_database(session: Session) -> float | None:
