@@ -424,9 +424,6 @@ def _trades_with_orders(session: Session, stmt: Select[Trade]) -> list[Trade]:
     return trades
 
 
-_EXACT = EXACT_SUM
-
-
 def _cached_total(session: Session, name: str, compute: Callable[[], float]) -> float:
     """``compute()``, served by the analytics result cache while the tables are unchanged."""
     from tradeledger.services.analytics._sql import normalise_dialect
@@ -454,7 +451,7 @@ def _exact_decimal(values: Iterable[float | int | str | Decimal | None]) -> Deci
         exact: Iterable[Decimal] = map(Decimal, map(repr, present))  # = dec(), no cache
     else:
         exact = map(dec, present)
-    return reduce(_EXACT.add, exact, ZERO)
+    return reduce(EXACT_SUM.add, exact, ZERO)
 
 
 class _ExactSumAggregate:

@@ -192,7 +192,6 @@ def as_int(expr: ColumnElement[Any]) -> ColumnElement[int]:
     return cast(expr, Integer)
 
 
-
 class _NoIndex(ColumnElement[Any]):
     """A column that SQLite must not look up through an index (``+column``)."""
 

@@ -57,6 +57,7 @@ __all__ = [
     "blocks_clear",
     "blocks_stats",
     "cached_blocked_rows",
+    "mean",
     "trigger_names",
 ]
 
@@ -264,14 +265,25 @@ def blocked_rows(
     Returns one row per key, ``(*keys, *aggregates)``, in the order keys are first met
     (callers sort). Aggregates are ``None`` where SQL would give ``NULL``.
     """
+    template = build(BlockScope(None))
+    return _blocked_rows(ctx, build, kinds, id_col, template, _statement_key(template))
+
+
+def _blocked_rows(
+    ctx: QueryContext,
+    build: Callable[[BlockScope], Select[Any]],
+    kinds: Sequence[Kind],
+    id_col: ColumnElement[Any] | None,
+    template: Select[Any],
+    skey: tuple[Any, ...] | None,
+) -> list[tuple[Any, ...]]:
+    """:func:`blocked_rows` with the unblocked statement and its cache key already built."""
     state = None
     engine = None
     if ctx.use_cache and not ctx.backtesting and trigger_names(ctx.dialect):
         engine = _engine_of(ctx.bind)
         if engine is not None:
             state = _read_state(ctx.bind, ctx.dialect)
-    template = build(BlockScope(None))
-    skey = _statement_key(template)
     acc: dict[Any, list[Any]] = {}
     if state is None or skey is None or engine is None or state.hi - state.lo > 100_000:
         with _store.lock:
@@ -283,8 +295,8 @@ def blocked_rows(
     key = (url, skey, state.fingerprint)
     known = _store.get(key)
     wanted = range(state.lo, state.hi + 1)
-    missing = [b for b in wanted
-               if b not in known or known[b][0] != state.tokens.get(b) or b not in state.tokens]
+    # stored tokens are never None: a block without a token is always computed
+    missing = [b for b in wanted if b not in known or known[b][0] != state.tokens.get(b)]
     fresh: dict[int, list[tuple[Any, ...]]] = {b: [] for b in missing}
     if missing:
         scope = BlockScope(_ranges(missing) if len(missing) <= MAX_RANGES else [])
@@ -317,7 +329,6 @@ def blocked_rows(
     return [(*k, *v) for k, v in acc.items()]
 
 
-
 def cached_blocked_rows(
     ctx: QueryContext,
     build: Callable[[BlockScope], Select[Any]],
@@ -326,10 +337,16 @@ def cached_blocked_rows(
     id_col: ColumnElement[Any] | None = None,
 ) -> list[tuple[Any, ...]]:
     """:func:`blocked_rows`, answered by the whole-result cache while nothing is written."""
-    skey = _statement_key(build(BlockScope(None))) if ctx.use_cache else None
-    if skey is None or ctx.backtesting:
-        return blocked_rows(ctx, build, kinds, id_col=id_col)
+    template = build(BlockScope(None))
+    skey = _statement_key(template)
+    if skey is None or not ctx.use_cache or ctx.backtesting:
+        return _blocked_rows(ctx, build, kinds, id_col, template, skey)
     rows = cached_call(ctx.bind, ctx.dialect, ("blocked", skey, tuple(kinds)),
-                       lambda: tuple(blocked_rows(ctx, build, kinds, id_col=id_col)),
+                       lambda: tuple(_blocked_rows(ctx, build, kinds, id_col, template, skey)),
                        immutable=True)  # tuples of database values
     return list(rows)
+
+
+def mean(total: Any, count: Any) -> float | None:
+    """``total / count`` of a merged ``SUM`` and ``COUNT`` (None without values), as ``AVG``."""
+    return float(total) / int(count) if count and total is not None else None

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import Integer, case, cast, func, literal_column, select
 
 from tradeledger.exceptions import InvalidValueError
-from tradeledger.services.analytics.blocks import BlockScope, cached_blocked_rows
+from tradeledger.services.analytics.blocks import BlockScope, cached_blocked_rows, mean
 from tradeledger.services.analytics.context import QueryContext
 from tradeledger.services.analytics.filters import TradeFilter
 from tradeledger.services.analytics.results import Result
@@ -158,9 +158,6 @@ def leverage_performance(
 
     def opt(v: Any) -> float | None:
         return None if v is None else float(v)
-
-    def mean(total: Any, count: Any) -> float | None:
-        return float(total) / int(count) if count and total is not None else None
 
     for (b, is_short, n, wins_sum, profit_sum, capital_sum, sum_ratio, n_ratio, liqs, n_liq,
          sum_entry, n_entry, min_entry, sum_closest, n_closest, min_closest) in merged:

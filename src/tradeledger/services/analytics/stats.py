@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Integer, case, cast, func, select
 
 from tradeledger.services.analytics._sql import duration_seconds_expr
-from tradeledger.services.analytics.blocks import BlockScope, cached_blocked_rows
+from tradeledger.services.analytics.blocks import BlockScope, cached_blocked_rows, mean
 from tradeledger.services.analytics.context import QueryContext
 from tradeledger.services.analytics.filters import TradeFilter
 from tradeledger.services.analytics.results import Result
@@ -126,6 +126,7 @@ def trade_stats(ctx: QueryContext, flt: TradeFilter | None = None) -> TradeStats
     agg = _Totals(*(merged[0] if merged else (0, None, None, None, None, None, None, 0,
                                               None, 0)))
     n = int(agg.n or 0)
+    avg_ratio = mean(agg.sum_ratio, agg.n_ratio)
     wins, losses = int(agg.wins or 0), int(agg.losses or 0)
     gross_profit = float(agg.gross_profit or 0.0)
     gross_loss = float(agg.gross_loss or 0.0)
@@ -182,10 +183,8 @@ def trade_stats(ctx: QueryContext, flt: TradeFilter | None = None) -> TradeStats
         avg_loss=avg_loss,
         expectancy=total / n if n else 0.0,
         expectancy_ratio=(1 + avg_win / avg_loss) * win_rate - 1 if avg_loss else None,
-        avg_profit_ratio=(float(agg.sum_ratio) / agg.n_ratio
-                          if agg.n_ratio and agg.sum_ratio is not None else 0.0),
-        avg_duration_seconds=(float(agg.sum_duration) / agg.n_duration
-                              if agg.n_duration and agg.sum_duration is not None else None),
+        avg_profit_ratio=0.0 if avg_ratio is None else avg_ratio,
+        avg_duration_seconds=mean(agg.sum_duration, agg.n_duration),
         median_duration_seconds=median,
         best_trade=best,
         worst_trade=worst,

@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Integer, and_, case, cast, func, or_, select
 
 from tradeledger.services.analytics._sql import side_sign
-from tradeledger.services.analytics.blocks import BlockScope, Kind, cached_blocked_rows
+from tradeledger.services.analytics.blocks import BlockScope, Kind, cached_blocked_rows, mean
 from tradeledger.services.analytics.context import QueryContext
 from tradeledger.services.analytics.filters import TradeFilter
 from tradeledger.services.analytics.results import Result
@@ -192,9 +192,6 @@ def stoploss_efficiency(ctx: QueryContext, flt: TradeFilter | None = None) -> St
 
     def opt(v: Any) -> float | None:
         return None if v is None else float(v)
-
-    def mean(total: Any, count: Any) -> float | None:
-        return float(total) / int(count) if count and total is not None else None
 
     n = int(r.n or 0)
     stops = int(r.stops or 0)
