@@ -6,17 +6,37 @@
 * ``tl_analytics_blocks`` (migration ``tl_0006``): the same, per block of
   :data:`BLOCK_SIZE` trade ids (a trade's orders stamp their trade's block), so that
   :mod:`tradeledger.services.analytics.blocks` recomputes only the blocks written since.
+* ``tl_analytics_partials`` (migration ``tl_0007``): per-block partial results stored by the
+  process that computed them, for the next process
+  (:mod:`tradeledger.services.analytics.partials`).
 
 The tables live here so that the models' metadata matches the migration head.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Integer, PrimaryKeyConstraint, Table
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
 
 from tradeledger.models.base import ModelBase
 
-__all__ = ["BLOCKS_TABLE", "BLOCK_SIZE", "STATE_TABLE", "blocks_table", "state_table"]
+__all__ = [
+    "BLOCKS_TABLE",
+    "BLOCK_SIZE",
+    "PARTIALS_TABLE",
+    "STATE_TABLE",
+    "blocks_table",
+    "partials_table",
+    "state_table",
+]
 
 STATE_TABLE = "tl_analytics_state"
 
@@ -39,4 +59,18 @@ blocks_table = Table(
     Column("slot", Integer, nullable=False, autoincrement=False),
     Column("token", BigInteger, nullable=False),
     PrimaryKeyConstraint("block", "slot", name=f"{BLOCKS_TABLE}_pkey"),
+)
+
+PARTIALS_TABLE = "tl_analytics_partials"
+
+partials_table = Table(
+    PARTIALS_TABLE,
+    ModelBase.metadata,
+    Column("statement", String(64), nullable=False),
+    Column("block", BigInteger, nullable=False, autoincrement=False),
+    Column("token", Text, nullable=False),
+    Column("stored_at", BigInteger, nullable=False),
+    Column("payload", Text, nullable=False),  # the rows, as JSON
+    PrimaryKeyConstraint("statement", "block", name=f"{PARTIALS_TABLE}_pkey"),
+    Index(f"ix_{PARTIALS_TABLE}_stored_at", "stored_at"),
 )

@@ -23,6 +23,10 @@ checked with every token read (a fingerprint of them is part of the key). Withou
 triggers (MariaDB/MySQL, backtesting snapshots, a database not migrated) the same statement
 runs once over every trade, unblocked: the same rows and the same merge.
 
+A call that misses many blocks (the first in a process) first looks for rows another process
+stored in the database for the same statement and tokens, and a call that computed many
+blocks stores them there (:mod:`~tradeledger.services.analytics.partials`, ``tl_0007``).
+
 Float sums merged block by block can differ from one ``SUM`` over every row in the last
 bits (addition order); results stay deterministic, since blocks merge in a fixed order.
 """
@@ -40,7 +44,8 @@ from sqlalchemy import Select, and_, literal_column, or_
 from sqlalchemy.sql.elements import ColumnElement
 
 from tradeledger.domain.money import EXACT_SUM
-from tradeledger.models.analytics_state import BLOCK_SIZE, BLOCKS_TABLE
+from tradeledger.models.analytics_state import BLOCK_SIZE, BLOCKS_TABLE, PARTIALS_TABLE
+from tradeledger.services.analytics import partials
 from tradeledger.services.analytics.cache import (
     _engine_of,
     _run_text,
@@ -96,7 +101,8 @@ def _token_sql(dialect: str) -> str:
     # the id range: trades, and orders too (SQLite may hold orders of deleted trades)
     return (f"SELECT -1, ({triggers}), ({fingerprint}), ({exists}), "
             "(SELECT min(id) FROM trades), (SELECT max(id) FROM trades), "
-            "(SELECT min(ft_trade_id) FROM orders), (SELECT max(ft_trade_id) FROM orders)")
+            "(SELECT min(ft_trade_id) FROM orders), (SELECT max(ft_trade_id) FROM orders), "
+            f"({exists.replace(BLOCKS_TABLE, PARTIALS_TABLE)})")
 
 
 def _rows_sql() -> str:
@@ -109,6 +115,7 @@ class _State:
     lo: int  # first block holding trades
     hi: int  # last block holding trades (lo > hi: no trades)
     tokens: dict[int, tuple[tuple[int, int], ...]]
+    partials: bool  # the table of stored partial results exists (tl_0007)
 
 
 def _read_state(bind: Any, dialect: str) -> _State | None:
@@ -126,7 +133,7 @@ def _read_state(bind: Any, dialect: str) -> _State | None:
         lo, hi = 0, -1
     else:
         lo, hi = min(lows) // BLOCK_SIZE, max(highs) // BLOCK_SIZE
-    return _State(int(head[2]), lo, hi, tokens)
+    return _State(int(head[2]), lo, hi, tokens, bool(int(head[8])))
 
 
 class BlockScope:
@@ -189,7 +196,8 @@ class _Store:
         self.entries: OrderedDict[tuple[Any, ...], dict[int, tuple[Any, list[Any]]]] = (
             OrderedDict())
         self.rows = 0
-        self.stats = {"reused": 0, "computed": 0, "unblocked": 0, "stored": 0}
+        self.stats = {"reused": 0, "computed": 0, "unblocked": 0, "stored": 0, "loaded": 0,
+                      "persisted": 0}
 
     def get(self, key: tuple[Any, ...]) -> dict[int, tuple[Any, list[Any]]]:
         with self.lock:
@@ -224,7 +232,13 @@ def blocks_clear() -> None:
 
 
 def blocks_stats() -> dict[str, int]:
-    """Counters since :func:`blocks_clear`: blocks reused / computed, unblocked runs, rows."""
+    """Counters since :func:`blocks_clear` and sizes.
+
+    Blocks ``reused`` (kept in this process), ``loaded`` (stored by a process, see
+    :mod:`~tradeledger.services.analytics.partials`), ``computed``, ``stored`` (kept) and
+    ``persisted`` (written to the database); ``unblocked`` runs; ``rows`` and ``entries``
+    held in this process.
+    """
     with _store.lock:
         return {**_store.stats, "rows": _store.rows, "entries": len(_store.entries)}
 
@@ -297,6 +311,19 @@ def _blocked_rows(
     wanted = range(state.lo, state.hi + 1)
     # stored tokens are never None: a block without a token is always computed
     missing = [b for b in wanted if b not in known or known[b][0] != state.tokens.get(b)]
+    ident = None
+    n_loaded = 0
+    if state.partials and len(missing) >= partials.PERSIST_MIN_BLOCKS:
+        # many blocks to compute (a new process): look for rows another process stored
+        ident = partials.statement_id(template, engine, kinds,
+                                      "trades.id" if id_col is None else str(id_col))
+        loaded = partials.load(ctx.bind, ident, {
+            b: partials.token_text(state.fingerprint, state.tokens[b])
+            for b in missing if b in state.tokens})
+        for block, rows in loaded.items():
+            known[block] = (state.tokens[block], rows)
+        missing = [b for b in missing if b not in loaded]
+        n_loaded = len(loaded)
     fresh: dict[int, list[tuple[Any, ...]]] = {b: [] for b in missing}
     if missing:
         scope = BlockScope(_ranges(missing) if len(missing) <= MAX_RANGES else [])
@@ -309,20 +336,25 @@ def _blocked_rows(
                 fresh[block].append(row[:-1])
     after = _read_state(ctx.bind, ctx.dialect) if missing else state
     keep = dict(known) if after is not None and after.fingerprint == state.fingerprint else {}
-    stored = 0
+    verified: dict[int, tuple[str, list[tuple[Any, ...]]]] = {}
     for block, rows in fresh.items():
         token = state.tokens.get(block)
         if after is not None and token is not None and after.tokens.get(block) == token:
             keep[block] = (token, rows)
-            stored += 1
+            verified[block] = (partials.token_text(state.fingerprint, token), rows)
         else:
             keep.pop(block, None)
     keep = {b: v for b, v in keep.items() if state.lo <= b <= state.hi}
     _store.put(key, keep)
+    persisted = 0
+    if ident is not None and verified:
+        persisted = partials.persist(engine, ident, verified, state.lo, state.hi)
     with _store.lock:
-        _store.stats["reused"] += len(wanted) - len(missing)
+        _store.stats["reused"] += len(wanted) - len(missing) - n_loaded
+        _store.stats["loaded"] += n_loaded
         _store.stats["computed"] += len(missing)
-        _store.stats["stored"] += stored
+        _store.stats["stored"] += len(verified)
+        _store.stats["persisted"] += persisted
     for block in wanted:
         rows = fresh[block] if block in fresh else known[block][1]
         _merge_into(acc, rows, kinds)

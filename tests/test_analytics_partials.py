@@ -1,0 +1,366 @@
+"""Partial results kept in the database (migration ``tl_0007``): a new process reuses them.
+
+A "new process" is simulated by forgetting every in-process cache, and also run for real
+(a child process computes and stores, this one loads). Whatever was stored, each metric
+must equal the same metric computed from scratch without any cache: rows stored for tokens
+that changed since (a write, a trigger dropped and re-created) must never be used, a row that
+does not decode is ignored, and the writes never fail a metric nor wait for a writer's lock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, replace
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import tradeledger
+from tests.conftest import make_backend_url, selected_backends
+from tests.test_analytics_blocks import IDS, check, metrics, row, seed
+from tests.test_analytics_generated import same
+from tradeledger.db import close_db, create_db_engine, init_db
+from tradeledger.models import Order, Trade
+from tradeledger.models.analytics_state import BLOCK_SIZE, partials_table
+from tradeledger.services.analytics import AnalyticsService, TradeFilter, partials
+from tradeledger.services.analytics import blocks as ablocks
+from tradeledger.services.analytics import cache as acache
+
+STORING = ("sqlite-file", "postgresql")  # where partial rows are stored
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+@pytest.fixture(params=selected_backends())
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    url, drop = make_backend_url(request.param, tmp_path)
+    init_db(url)
+    new_process()
+    try:
+        yield request.param, url
+    finally:
+        close_db()
+        drop()
+
+
+def uncached(engine: Any) -> AnalyticsService:
+    svc = AnalyticsService(engine)
+    return AnalyticsService.from_context(replace(svc.context, use_cache=False))
+
+
+def new_process() -> None:
+    """Forget what this process computed (what a restart forgets)."""
+    acache.cache_clear()
+    ablocks.blocks_clear()
+
+
+def stored(engine: sa.Engine) -> dict[tuple[str, int], str]:
+    with engine.connect() as conn:
+        return {(s, int(b)): t for s, b, t in conn.execute(
+            sa.select(partials_table.c.statement, partials_table.c.block,
+                      partials_table.c.token))}
+
+
+def written_blocks() -> set[int]:
+    return {tid // BLOCK_SIZE for tid in IDS}
+
+
+def test_values_round_trip_exactly() -> None:
+    rows = [("BTC/USDT", 1, -0.0, 0.1 + 0.2, 1e308, -5e-324, None, True, 2**70),
+            (Decimal("12345678901234567890.123456789012345678"), Decimal("-0E-12"),
+             datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+             datetime(2026, 1, 2, 3, 4, tzinfo=timezone(timedelta(hours=-5))),
+             datetime(2026, 1, 2), date(2026, 2, 3), "Überweisung ✓", "", "{\"$d\": \"1\"}"),
+            (math.inf, -math.inf, math.nan)]
+    back = partials.decode_rows(partials.encode_rows(rows))
+    assert [tuple(map(type, r)) for r in back] == [tuple(map(type, r)) for r in rows]
+    assert back[:2] == rows[:2]
+    assert [str(v) for v in back[0]] == [str(v) for v in rows[0]]  # -0.0 stays -0.0
+    assert back[1][1].as_tuple() == rows[1][1].as_tuple()  # Decimal exponent kept
+    assert back[2][:2] == rows[2][:2] and math.isnan(back[2][2])
+    assert back[1][3].utcoffset() == timedelta(hours=-5) and back[1][4].tzinfo is None
+    with pytest.raises(TypeError, match="tl_analytics_partials"):
+        partials.encode_rows([(object(),)])
+    with pytest.raises(ValueError):
+        partials.decode_rows('{"a": 1}')
+
+
+def test_a_new_process_loads_what_the_last_one_stored(db: tuple[str, str]) -> None:
+    backend, _url = db
+    engine = tradeledger.db.get_engine()
+    seed(engine)
+    first = metrics(AnalyticsService(engine))
+    stats = ablocks.blocks_stats()
+    if backend not in STORING:  # in-memory SQLite dies with its process; MariaDB: no tokens
+        assert stats["persisted"] == 0 and stored(engine) == {}
+        return
+    assert stats["persisted"] > 0 and stats["loaded"] == 0
+    rows = stored(engine)
+    assert {b for _s, b in rows} == written_blocks()  # empty blocks have no token: not kept
+    statements = {s for s, _b in rows}
+    assert stats["persisted"] == len(rows) == len(statements) * len(written_blocks())
+
+    new_process()
+    again = metrics(AnalyticsService(engine))
+    stats = ablocks.blocks_stats()
+    assert again == first
+    assert stats["loaded"] == len(rows)
+    assert stats["persisted"] == 0  # nothing new to store
+    # only the blocks without trades (3 and 4: no token, nothing to store) were computed
+    assert stats["computed"] == 2 * len(statements)
+    check(engine)
+
+
+@pytest.mark.parametrize("backend_name", [b for b in selected_backends() if b in STORING])
+def test_statement_identity_is_the_same_in_another_process(backend_name: str,
+                                                          tmp_path: Path) -> None:
+    url, drop = make_backend_url(backend_name, tmp_path)
+    child = textwrap.dedent("""
+        import json, sys
+        from dataclasses import asdict
+        from tradeledger.db import init_db
+        from tradeledger.services.analytics import AnalyticsService, TradeFilter
+        from tradeledger.services.analytics import blocks
+        svc = AnalyticsService(init_db(sys.argv[1]))
+        svc.performance("pair", TradeFilter(exit_reason="stop_loss"))
+        svc.stoploss()
+        svc.max_drawdown(1000.0)
+        print(json.dumps(blocks.blocks_stats()))
+    """)
+    try:
+        engine = init_db(url)
+        seed(engine)
+        out = subprocess.run([sys.executable, "-c", child, url], check=True, timeout=120,
+                             env={"PYTHONPATH": SRC}, capture_output=True, text=True)
+        assert json.loads(out.stdout)["persisted"] > 0
+        new_process()
+        svc = AnalyticsService(engine)
+        perf = svc.performance("pair", TradeFilter(exit_reason="stop_loss"))
+        stop = svc.stoploss()
+        dd = svc.max_drawdown(1000.0)
+        stats = ablocks.blocks_stats()
+        assert stats["loaded"] > 0 and stats["persisted"] == 0
+        plain = uncached(engine)
+        expected = (plain.performance("pair", TradeFilter(exit_reason="stop_loss")),
+                    plain.stoploss(), plain.max_drawdown(1000.0))
+        same([asdict(r) for r in (perf, stop, dd)], [asdict(r) for r in expected])
+    finally:
+        close_db()
+        drop()
+
+
+@pytest.mark.parametrize("backend_name", [b for b in selected_backends() if b in STORING])
+def test_rows_stored_for_older_tokens_are_never_used(backend_name: str,
+                                                     tmp_path: Path) -> None:
+    url, drop = make_backend_url(backend_name, tmp_path)
+    try:
+        engine = init_db(url)
+        new_process()
+        seed(engine)
+        metrics(AnalyticsService(engine))
+        other = create_db_engine(url)
+        t, o = Trade.__table__, Order.__table__
+        writes = [  # written by another connection, the stored rows left behind
+            [sa.update(t).where(t.c.id == BLOCK_SIZE + 7).values(close_profit_abs=-77.0,
+                                                                exit_reason="stop_loss")],
+            [sa.insert(t).values(row(2 * BLOCK_SIZE + 50, 3))],
+            [sa.update(o).where(o.c.ft_trade_id == 5 * BLOCK_SIZE + 3).values(filled=0.25)],
+            [sa.delete(o).where(o.c.ft_trade_id == 3), sa.delete(t).where(t.c.id == 3)],
+        ]
+        for step, stmts in enumerate(writes):
+            with other.begin() as conn:
+                for stmt in stmts:
+                    conn.execute(stmt)
+            new_process()
+            check(engine, step)
+            stats = ablocks.blocks_stats()
+            # each blocked statement: the written block computed (and stored again), the
+            # 3 others loaded, the 2 empty ones computed (no token, nothing to store)
+            assert stats["loaded"] == 3 * stats["persisted"] > 0, (step, stats)
+            assert stats["computed"] == 3 * stats["persisted"], (step, stats)
+        other.dispose()
+    finally:
+        close_db()
+        drop()
+
+
+@pytest.mark.parametrize("backend_name", [b for b in selected_backends() if b in STORING])
+def test_a_trigger_recreated_or_a_bad_row_invalidates(backend_name: str,
+                                                      tmp_path: Path) -> None:
+    url, drop = make_backend_url(backend_name, tmp_path)
+    try:
+        engine = init_db(url)
+        new_process()
+        seed(engine)
+        metrics(AnalyticsService(engine))
+        before = stored(engine)
+        # a row that does not decode, under a valid token: ignored, computed again
+        with engine.begin() as conn:
+            conn.execute(sa.update(partials_table).where(partials_table.c.block == 1)
+                         .values(payload="[[1, 2"))
+        new_process()
+        check(engine, "bad row")
+        assert ablocks.blocks_stats()["loaded"] == len(before) - len({s for s, _ in before})
+        # a trigger dropped and created again: a write in between could have gone unseen
+        name = "tl_blocks_trades_upd"
+        with engine.begin() as conn:
+            if backend_name == "postgresql":
+                conn.execute(sa.text(f"ALTER TABLE trades DISABLE TRIGGER {name}"))
+                conn.execute(sa.text("UPDATE trades SET close_profit_abs = 5 WHERE id = 2"))
+                conn.execute(sa.text(f"ALTER TABLE trades ENABLE ALWAYS TRIGGER {name}"))
+            else:
+                sql = conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE name = :n"),
+                                   {"n": name}).scalar_one()
+                conn.execute(sa.text(f"DROP TRIGGER {name}"))
+                conn.execute(sa.text("UPDATE trades SET close_profit_abs = 5 WHERE id = 2"))
+                conn.execute(sa.text(sql))
+        new_process()
+        check(engine, "trigger")
+        assert ablocks.blocks_stats()["loaded"] == 0
+    finally:
+        close_db()
+        drop()
+
+
+@pytest.mark.parametrize("backend_name", [b for b in selected_backends() if b in STORING])
+def test_writes_prune_old_rows_and_blocks_out_of_range(backend_name: str,
+                                                       tmp_path: Path) -> None:
+    url, drop = make_backend_url(backend_name, tmp_path)
+    try:
+        engine = init_db(url)
+        new_process()
+        seed(engine)
+        now = int(time.time())
+        with engine.begin() as conn:
+            conn.execute(sa.insert(partials_table), [
+                {"statement": "old" * 20, "block": 0, "token": "x", "payload": "[]",
+                 "stored_at": now - partials.RETENTION_S - 5},
+                {"statement": "recent" * 10, "block": 0, "token": "x", "payload": "[]",
+                 "stored_at": now - 60}])
+        AnalyticsService(engine).stoploss()
+        rows = stored(engine)
+        assert ("old" * 20, 0) not in rows and ("recent" * 10, 0) in rows
+        ident = next(s for s, _b in rows if s != "recent" * 10)
+        new_process()
+        with engine.begin() as conn:  # a block beyond the last trade, as after a delete
+            conn.execute(sa.delete(partials_table).where(partials_table.c.statement == ident))
+            conn.execute(sa.insert(partials_table).values(
+                statement=ident, block=99, token="x", payload="[]", stored_at=now))
+        AnalyticsService(engine).stoploss()
+        rows = stored(engine)
+        assert ("old" * 20, 0) not in rows and ("recent" * 10, 0) in rows
+        assert (ident, 99) not in rows
+        assert {b for s, b in rows if s == ident} == written_blocks()
+    finally:
+        close_db()
+        drop()
+
+
+def test_filters_give_their_own_statements(db: tuple[str, str]) -> None:
+    backend, _url = db
+    if backend not in STORING:
+        pytest.skip(f"{backend} stores no partial rows (tested above)")
+    engine = tradeledger.db.get_engine()
+    seed(engine)
+    svc = AnalyticsService(engine)
+    svc.performance("pair", TradeFilter(exit_reason="stop_loss"))
+    one = {s for s, _b in stored(engine)}
+    svc.performance("pair", TradeFilter(exit_reason="roi"))
+    two = {s for s, _b in stored(engine)} - one
+    assert len(one) == len(two) == 1
+    new_process()
+    for reason in ("roi", "stop_loss", "exit_signal"):
+        plain = uncached(engine)
+        flt = TradeFilter(exit_reason=reason)
+        same(asdict(AnalyticsService(engine).performance("pair", flt)),
+             asdict(plain.performance("pair", flt)), reason)
+
+
+@pytest.mark.parametrize("backend_name", [b for b in selected_backends()
+                                          if b == "sqlite-file"])
+def test_sqlite_never_waits_for_a_writers_lock(backend_name: str, tmp_path: Path) -> None:
+    url, drop = make_backend_url(backend_name, tmp_path)
+    try:
+        engine = init_db(url, busy_timeout_ms=120_000)
+        new_process()
+        seed(engine)
+        writer = sa.create_engine(url)
+        with writer.connect() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # a bot in the middle of a write
+            conn.exec_driver_sql("UPDATE trades SET enter_tag = 'w' WHERE id = 1")
+            started = time.monotonic()
+            check(engine, "locked")  # would wait 120 s for the lock if it waited at all
+            assert time.monotonic() - started < 60
+            stats = ablocks.blocks_stats()
+            assert stats["persisted"] == 0 and stats["computed"] > 0
+            conn.exec_driver_sql("ROLLBACK")
+        writer.dispose()
+        with engine.connect() as conn:  # the pool's connections keep their busy timeout
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 120_000
+        new_process()
+        check(engine, "unlocked")  # contention is not a failure: stored this time
+        assert ablocks.blocks_stats()["persisted"] > 0
+    finally:
+        close_db()
+        drop()
+
+
+@pytest.mark.parametrize("backend_name", [b for b in selected_backends() if b in STORING])
+def test_read_only_databases_still_answer_and_stop_trying(
+        backend_name: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    url, drop = make_backend_url(backend_name, tmp_path)
+    try:
+        engine = init_db(url)
+        seed(engine)
+        close_db()
+        if backend_name == "postgresql":
+            name = sa.make_url(url).database
+            with create_db_engine(url).connect() as conn:
+                conn.execute(sa.text(f'ALTER DATABASE "{name}" SET '
+                                     "default_transaction_read_only = on"))
+                conn.commit()
+            reader = sa.create_engine(sa.make_url(url).set(drivername="postgresql+psycopg"))
+        else:
+            path = sa.make_url(url).database
+            reader = sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+        caplog.set_level(logging.DEBUG, logger=partials.__name__)
+        for attempt in range(partials.MAX_FAILURES + 2):
+            new_process()
+            check(reader, attempt)
+        assert ablocks.blocks_stats()["persisted"] == 0
+        failures = [r for r in caplog.records if "not stored" in r.getMessage()]
+        assert len(failures) == partials.MAX_FAILURES  # then it stopped trying
+        assert "not trying again" in failures[-1].getMessage()
+        with reader.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(partials_table)
+                                ).scalar() == 0
+        reader.dispose()
+        if backend_name == "postgresql":
+            admin = create_db_engine(url).execution_options(isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(sa.text("SET default_transaction_read_only = off"))
+                conn.execute(sa.text(f'ALTER DATABASE "{sa.make_url(url).database}" '
+                                     "RESET default_transaction_read_only"))
+    finally:
+        close_db()
+        drop()
+
+
+def test_partials_clear(db: tuple[str, str]) -> None:
+    backend, _url = db
+    engine = tradeledger.db.get_engine()
+    seed(engine)
+    metrics(AnalyticsService(engine))
+    deleted = partials.partials_clear(engine)
+    assert stored(engine) == {}
+    assert (deleted > 0) == (backend in STORING)
