@@ -58,6 +58,21 @@ def uncached(engine: Any) -> AnalyticsService:
     return AnalyticsService.from_context(replace(svc.context, use_cache=False))
 
 
+@pytest.fixture(params=[b for b in selected_backends() if b in STORING])
+def storing(request: pytest.FixtureRequest,
+            tmp_path: Path) -> Iterator[tuple[str, str, sa.Engine]]:
+    """A seeded database of a backend that stores partial rows: (backend, url, engine)."""
+    url, drop = make_backend_url(request.param, tmp_path)
+    engine = init_db(url)
+    new_process()
+    seed(engine)
+    try:
+        yield request.param, url, engine
+    finally:
+        close_db()
+        drop()
+
+
 def new_process() -> None:
     """Forget what this process computed (what a restart forgets)."""
     acache.cache_clear()
@@ -121,13 +136,13 @@ def test_a_new_process_loads_what_the_last_one_stored(db: tuple[str, str]) -> No
     check(engine)
 
 
-@pytest.mark.parametrize("backend_name", [b for b in selected_backends() if b in STORING])
-def test_statement_identity_is_the_same_in_another_process(backend_name: str,
-                                                          tmp_path: Path) -> None:
-    url, drop = make_backend_url(backend_name, tmp_path)
+Storing = tuple[str, str, sa.Engine]
+
+
+def test_statement_identity_is_the_same_in_another_process(storing: Storing) -> None:
+    _backend, url, engine = storing
     child = textwrap.dedent("""
         import json, sys
-        from dataclasses import asdict
         from tradeledger.db import init_db
         from tradeledger.services.analytics import AnalyticsService, TradeFilter
         from tradeledger.services.analytics import blocks
@@ -137,141 +152,102 @@ def test_statement_identity_is_the_same_in_another_process(backend_name: str,
         svc.max_drawdown(1000.0)
         print(json.dumps(blocks.blocks_stats()))
     """)
-    try:
-        engine = init_db(url)
-        seed(engine)
-        out = subprocess.run([sys.executable, "-c", child, url], check=True, timeout=120,
-                             env={"PYTHONPATH": SRC}, capture_output=True, text=True)
-        assert json.loads(out.stdout)["persisted"] > 0
+    out = subprocess.run([sys.executable, "-c", child, url], check=True, timeout=120,
+                         env={"PYTHONPATH": SRC}, capture_output=True, text=True)
+    assert json.loads(out.stdout)["persisted"] > 0
+    svc = AnalyticsService(engine)
+    perf = svc.performance("pair", TradeFilter(exit_reason="stop_loss"))
+    stop = svc.stoploss()
+    dd = svc.max_drawdown(1000.0)
+    stats = ablocks.blocks_stats()
+    assert stats["loaded"] > 0 and stats["persisted"] == 0
+    plain = uncached(engine)
+    expected = (plain.performance("pair", TradeFilter(exit_reason="stop_loss")),
+                plain.stoploss(), plain.max_drawdown(1000.0))
+    same([asdict(r) for r in (perf, stop, dd)], [asdict(r) for r in expected])
+
+
+def test_rows_stored_for_older_tokens_are_never_used(storing: Storing) -> None:
+    _backend, url, engine = storing
+    metrics(AnalyticsService(engine))
+    other = create_db_engine(url)
+    t, o = Trade.__table__, Order.__table__
+    writes = [  # written by another connection, the stored rows left behind
+        [sa.update(t).where(t.c.id == BLOCK_SIZE + 7).values(close_profit_abs=-77.0,
+                                                            exit_reason="stop_loss")],
+        [sa.insert(t).values(row(2 * BLOCK_SIZE + 50, 3))],
+        [sa.update(o).where(o.c.ft_trade_id == 5 * BLOCK_SIZE + 3).values(filled=0.25)],
+        [sa.delete(o).where(o.c.ft_trade_id == 3), sa.delete(t).where(t.c.id == 3)],
+    ]
+    for step, stmts in enumerate(writes):
+        with other.begin() as conn:
+            for stmt in stmts:
+                conn.execute(stmt)
         new_process()
-        svc = AnalyticsService(engine)
-        perf = svc.performance("pair", TradeFilter(exit_reason="stop_loss"))
-        stop = svc.stoploss()
-        dd = svc.max_drawdown(1000.0)
+        check(engine, step)
         stats = ablocks.blocks_stats()
-        assert stats["loaded"] > 0 and stats["persisted"] == 0
-        plain = uncached(engine)
-        expected = (plain.performance("pair", TradeFilter(exit_reason="stop_loss")),
-                    plain.stoploss(), plain.max_drawdown(1000.0))
-        same([asdict(r) for r in (perf, stop, dd)], [asdict(r) for r in expected])
-    finally:
-        close_db()
-        drop()
+        # each blocked statement: the written block computed (and stored again), the
+        # 3 others loaded, the 2 empty ones computed (no token, nothing to store)
+        assert stats["loaded"] == 3 * stats["persisted"] > 0, (step, stats)
+        assert stats["computed"] == 3 * stats["persisted"], (step, stats)
+    other.dispose()
 
 
-@pytest.mark.parametrize("backend_name", [b for b in selected_backends() if b in STORING])
-def test_rows_stored_for_older_tokens_are_never_used(backend_name: str,
-                                                     tmp_path: Path) -> None:
-    url, drop = make_backend_url(backend_name, tmp_path)
-    try:
-        engine = init_db(url)
-        new_process()
-        seed(engine)
-        metrics(AnalyticsService(engine))
-        other = create_db_engine(url)
-        t, o = Trade.__table__, Order.__table__
-        writes = [  # written by another connection, the stored rows left behind
-            [sa.update(t).where(t.c.id == BLOCK_SIZE + 7).values(close_profit_abs=-77.0,
-                                                                exit_reason="stop_loss")],
-            [sa.insert(t).values(row(2 * BLOCK_SIZE + 50, 3))],
-            [sa.update(o).where(o.c.ft_trade_id == 5 * BLOCK_SIZE + 3).values(filled=0.25)],
-            [sa.delete(o).where(o.c.ft_trade_id == 3), sa.delete(t).where(t.c.id == 3)],
-        ]
-        for step, stmts in enumerate(writes):
-            with other.begin() as conn:
-                for stmt in stmts:
-                    conn.execute(stmt)
-            new_process()
-            check(engine, step)
-            stats = ablocks.blocks_stats()
-            # each blocked statement: the written block computed (and stored again), the
-            # 3 others loaded, the 2 empty ones computed (no token, nothing to store)
-            assert stats["loaded"] == 3 * stats["persisted"] > 0, (step, stats)
-            assert stats["computed"] == 3 * stats["persisted"], (step, stats)
-        other.dispose()
-    finally:
-        close_db()
-        drop()
+def test_a_trigger_recreated_or_a_bad_row_invalidates(storing: Storing) -> None:
+    backend, _url, engine = storing
+    metrics(AnalyticsService(engine))
+    before = stored(engine)
+    # a row that does not decode, under a valid token: ignored, computed again
+    with engine.begin() as conn:
+        conn.execute(sa.update(partials_table).where(partials_table.c.block == 1)
+                     .values(payload="[[1, 2"))
+    new_process()
+    check(engine, "bad row")
+    assert ablocks.blocks_stats()["loaded"] == len(before) - len({s for s, _ in before})
+    # a trigger dropped and created again: a write in between could have gone unseen
+    name = "tl_blocks_trades_upd"
+    with engine.begin() as conn:
+        if backend == "postgresql":
+            conn.execute(sa.text(f"ALTER TABLE trades DISABLE TRIGGER {name}"))
+            conn.execute(sa.text("UPDATE trades SET close_profit_abs = 5 WHERE id = 2"))
+            conn.execute(sa.text(f"ALTER TABLE trades ENABLE ALWAYS TRIGGER {name}"))
+        else:
+            sql = conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE name = :n"),
+                               {"n": name}).scalar_one()
+            conn.execute(sa.text(f"DROP TRIGGER {name}"))
+            conn.execute(sa.text("UPDATE trades SET close_profit_abs = 5 WHERE id = 2"))
+            conn.execute(sa.text(sql))
+    new_process()
+    check(engine, "trigger")
+    assert ablocks.blocks_stats()["loaded"] == 0
 
 
-@pytest.mark.parametrize("backend_name", [b for b in selected_backends() if b in STORING])
-def test_a_trigger_recreated_or_a_bad_row_invalidates(backend_name: str,
-                                                      tmp_path: Path) -> None:
-    url, drop = make_backend_url(backend_name, tmp_path)
-    try:
-        engine = init_db(url)
-        new_process()
-        seed(engine)
-        metrics(AnalyticsService(engine))
-        before = stored(engine)
-        # a row that does not decode, under a valid token: ignored, computed again
-        with engine.begin() as conn:
-            conn.execute(sa.update(partials_table).where(partials_table.c.block == 1)
-                         .values(payload="[[1, 2"))
-        new_process()
-        check(engine, "bad row")
-        assert ablocks.blocks_stats()["loaded"] == len(before) - len({s for s, _ in before})
-        # a trigger dropped and created again: a write in between could have gone unseen
-        name = "tl_blocks_trades_upd"
-        with engine.begin() as conn:
-            if backend_name == "postgresql":
-                conn.execute(sa.text(f"ALTER TABLE trades DISABLE TRIGGER {name}"))
-                conn.execute(sa.text("UPDATE trades SET close_profit_abs = 5 WHERE id = 2"))
-                conn.execute(sa.text(f"ALTER TABLE trades ENABLE ALWAYS TRIGGER {name}"))
-            else:
-                sql = conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE name = :n"),
-                                   {"n": name}).scalar_one()
-                conn.execute(sa.text(f"DROP TRIGGER {name}"))
-                conn.execute(sa.text("UPDATE trades SET close_profit_abs = 5 WHERE id = 2"))
-                conn.execute(sa.text(sql))
-        new_process()
-        check(engine, "trigger")
-        assert ablocks.blocks_stats()["loaded"] == 0
-    finally:
-        close_db()
-        drop()
+def test_writes_prune_old_rows_and_blocks_out_of_range(storing: Storing) -> None:
+    _backend, _url, engine = storing
+    now = int(time.time())
+    with engine.begin() as conn:
+        conn.execute(sa.insert(partials_table), [
+            {"statement": "old" * 20, "block": 0, "token": "x", "payload": "[]",
+             "stored_at": now - partials.RETENTION_S - 5},
+            {"statement": "recent" * 10, "block": 0, "token": "x", "payload": "[]",
+             "stored_at": now - 60}])
+    AnalyticsService(engine).stoploss()
+    rows = stored(engine)
+    assert ("old" * 20, 0) not in rows and ("recent" * 10, 0) in rows
+    ident = next(s for s, _b in rows if s != "recent" * 10)
+    new_process()
+    with engine.begin() as conn:  # a block beyond the last trade, as after a delete
+        conn.execute(sa.delete(partials_table).where(partials_table.c.statement == ident))
+        conn.execute(sa.insert(partials_table).values(
+            statement=ident, block=99, token="x", payload="[]", stored_at=now))
+    AnalyticsService(engine).stoploss()
+    rows = stored(engine)
+    assert ("recent" * 10, 0) in rows and (ident, 99) not in rows
+    assert {b for s, b in rows if s == ident} == written_blocks()
 
 
-@pytest.mark.parametrize("backend_name", [b for b in selected_backends() if b in STORING])
-def test_writes_prune_old_rows_and_blocks_out_of_range(backend_name: str,
-                                                       tmp_path: Path) -> None:
-    url, drop = make_backend_url(backend_name, tmp_path)
-    try:
-        engine = init_db(url)
-        new_process()
-        seed(engine)
-        now = int(time.time())
-        with engine.begin() as conn:
-            conn.execute(sa.insert(partials_table), [
-                {"statement": "old" * 20, "block": 0, "token": "x", "payload": "[]",
-                 "stored_at": now - partials.RETENTION_S - 5},
-                {"statement": "recent" * 10, "block": 0, "token": "x", "payload": "[]",
-                 "stored_at": now - 60}])
-        AnalyticsService(engine).stoploss()
-        rows = stored(engine)
-        assert ("old" * 20, 0) not in rows and ("recent" * 10, 0) in rows
-        ident = next(s for s, _b in rows if s != "recent" * 10)
-        new_process()
-        with engine.begin() as conn:  # a block beyond the last trade, as after a delete
-            conn.execute(sa.delete(partials_table).where(partials_table.c.statement == ident))
-            conn.execute(sa.insert(partials_table).values(
-                statement=ident, block=99, token="x", payload="[]", stored_at=now))
-        AnalyticsService(engine).stoploss()
-        rows = stored(engine)
-        assert ("old" * 20, 0) not in rows and ("recent" * 10, 0) in rows
-        assert (ident, 99) not in rows
-        assert {b for s, b in rows if s == ident} == written_blocks()
-    finally:
-        close_db()
-        drop()
-
-
-def test_filters_give_their_own_statements(db: tuple[str, str]) -> None:
-    backend, _url = db
-    if backend not in STORING:
-        pytest.skip(f"{backend} stores no partial rows (tested above)")
-    engine = tradeledger.db.get_engine()
-    seed(engine)
+def test_filters_give_their_own_statements(storing: Storing) -> None:
+    _backend, _url, engine = storing
     svc = AnalyticsService(engine)
     svc.performance("pair", TradeFilter(exit_reason="stop_loss"))
     one = {s for s, _b in stored(engine)}
@@ -286,74 +262,61 @@ def test_filters_give_their_own_statements(db: tuple[str, str]) -> None:
              asdict(plain.performance("pair", flt)), reason)
 
 
-@pytest.mark.parametrize("backend_name", [b for b in selected_backends()
-                                          if b == "sqlite-file"])
-def test_sqlite_never_waits_for_a_writers_lock(backend_name: str, tmp_path: Path) -> None:
-    url, drop = make_backend_url(backend_name, tmp_path)
-    try:
-        engine = init_db(url, busy_timeout_ms=120_000)
-        new_process()
-        seed(engine)
-        writer = sa.create_engine(url)
-        with writer.connect() as conn:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")  # a bot in the middle of a write
-            conn.exec_driver_sql("UPDATE trades SET enter_tag = 'w' WHERE id = 1")
-            started = time.monotonic()
-            check(engine, "locked")  # would wait 120 s for the lock if it waited at all
-            assert time.monotonic() - started < 60
-            stats = ablocks.blocks_stats()
-            assert stats["persisted"] == 0 and stats["computed"] > 0
-            conn.exec_driver_sql("ROLLBACK")
-        writer.dispose()
-        with engine.connect() as conn:  # the pool's connections keep their busy timeout
-            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 120_000
-        new_process()
-        check(engine, "unlocked")  # contention is not a failure: stored this time
-        assert ablocks.blocks_stats()["persisted"] > 0
-    finally:
-        close_db()
-        drop()
+def test_sqlite_never_waits_for_a_writers_lock(storing: Storing) -> None:
+    backend, url, _engine = storing
+    if backend != "sqlite-file":
+        pytest.skip("SQLite's busy timeout (PostgreSQL's lock_timeout is set per transaction)")
+    close_db()
+    engine = init_db(url, busy_timeout_ms=120_000)
+    writer = sa.create_engine(url)
+    with writer.connect() as conn:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # a bot in the middle of a write
+        conn.exec_driver_sql("UPDATE trades SET enter_tag = 'w' WHERE id = 1")
+        started = time.monotonic()
+        check(engine, "locked")  # would wait 120 s for the lock if it waited at all
+        assert time.monotonic() - started < 60
+        stats = ablocks.blocks_stats()
+        assert stats["persisted"] == 0 and stats["computed"] > 0
+        conn.exec_driver_sql("ROLLBACK")
+    writer.dispose()
+    with engine.connect() as conn:  # the pool's connections keep their busy timeout
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 120_000
+    new_process()
+    check(engine, "unlocked")  # contention is not a failure: stored this time
+    assert ablocks.blocks_stats()["persisted"] > 0
 
 
-@pytest.mark.parametrize("backend_name", [b for b in selected_backends() if b in STORING])
 def test_read_only_databases_still_answer_and_stop_trying(
-        backend_name: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    url, drop = make_backend_url(backend_name, tmp_path)
-    try:
-        engine = init_db(url)
-        seed(engine)
-        close_db()
-        if backend_name == "postgresql":
-            name = sa.make_url(url).database
-            with create_db_engine(url).connect() as conn:
-                conn.execute(sa.text(f'ALTER DATABASE "{name}" SET '
-                                     "default_transaction_read_only = on"))
-                conn.commit()
-            reader = sa.create_engine(sa.make_url(url).set(drivername="postgresql+psycopg"))
-        else:
-            path = sa.make_url(url).database
-            reader = sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
-        caplog.set_level(logging.DEBUG, logger=partials.__name__)
-        for attempt in range(partials.MAX_FAILURES + 2):
-            new_process()
-            check(reader, attempt)
-        assert ablocks.blocks_stats()["persisted"] == 0
-        failures = [r for r in caplog.records if "not stored" in r.getMessage()]
-        assert len(failures) == partials.MAX_FAILURES  # then it stopped trying
-        assert "not trying again" in failures[-1].getMessage()
-        with reader.connect() as conn:
-            assert conn.execute(sa.select(sa.func.count()).select_from(partials_table)
-                                ).scalar() == 0
-        reader.dispose()
-        if backend_name == "postgresql":
-            admin = create_db_engine(url).execution_options(isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(sa.text("SET default_transaction_read_only = off"))
-                conn.execute(sa.text(f'ALTER DATABASE "{sa.make_url(url).database}" '
-                                     "RESET default_transaction_read_only"))
-    finally:
-        close_db()
-        drop()
+        storing: Storing, caplog: pytest.LogCaptureFixture) -> None:
+    backend, url, _engine = storing
+    close_db()
+    if backend == "postgresql":
+        name = sa.make_url(url).database
+        with create_db_engine(url).connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" SET '
+                                 "default_transaction_read_only = on"))
+            conn.commit()
+        reader = sa.create_engine(sa.make_url(url).set(drivername="postgresql+psycopg"))
+    else:
+        path = sa.make_url(url).database
+        reader = sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    caplog.set_level(logging.DEBUG, logger=partials.__name__)
+    for attempt in range(partials.MAX_FAILURES + 2):
+        new_process()
+        check(reader, attempt)
+    assert ablocks.blocks_stats()["persisted"] == 0
+    failures = [r for r in caplog.records if "not stored" in r.getMessage()]
+    assert len(failures) == partials.MAX_FAILURES  # then it stopped trying
+    assert "not trying again" in failures[-1].getMessage()
+    with reader.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(partials_table)
+                            ).scalar() == 0
+    reader.dispose()
+    if backend == "postgresql":
+        admin = create_db_engine(url).execution_options(isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text("SET default_transaction_read_only = off"))
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" RESET default_transaction_read_only'))
 
 
 def test_partials_clear(db: tuple[str, str]) -> None:
