@@ -202,7 +202,9 @@ def _wait_replayed(primary_url: str, replica_url: str, seconds: float = 60) -> N
     r = create_engine(make_url(replica_url).set(database="postgres"))
     try:
         with p.connect() as conn:
-            lsn = conn.execute(text("SELECT pg_current_wal_lsn()::text")).scalar()
+            # the insert position: an asynchronous commit (the analytics partial results
+            # use synchronous_commit = off) may not be written out yet
+            lsn = conn.execute(text("SELECT pg_current_wal_insert_lsn()::text")).scalar()
         deadline = time.monotonic() + seconds
         while True:
             with r.connect() as conn:
@@ -298,3 +300,28 @@ def test_analytics_and_journal_read_the_replica(urls: tuple[str, str]) -> None:
     _wait_replayed(primary_url, replica_url)
     init_db(primary_url, read_url=replica_url)
     assert AnalyticsService().trade_stats().trade_count == 4
+
+
+def test_partial_results_computed_on_the_replica_are_stored_on_the_primary(
+        urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from tradeledger.services.analytics import blocks, cache, partials
+
+    primary_url, replica_url = urls
+    init_db(primary_url, read_url=replica_url)
+    for i, profit in enumerate((2.0, -1.0, 4.0)):
+        add_closed_trade(i, profit)
+    _wait_replayed(primary_url, replica_url)
+    monkeypatch.setattr(partials, "PERSIST_MIN_BLOCKS", 1)  # these trades fill one block
+    cache.cache_clear()
+    blocks.blocks_clear()
+    first = AnalyticsService().performance("pair")  # no bind: the replica
+    assert blocks.blocks_stats()["persisted"] == 1  # the standby refuses writes: the primary
+    primary = create_engine(primary_url)
+    with primary.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM tl_analytics_partials")).scalar() == 1
+    primary.dispose()
+    _wait_replayed(primary_url, replica_url)
+    cache.cache_clear()  # a new process reading the replica loads what the primary stored
+    blocks.blocks_clear()
+    assert AnalyticsService().performance("pair") == first
+    assert blocks.blocks_stats()["loaded"] == 1

@@ -184,14 +184,33 @@ def _is_contention(exc: SQLAlchemyError) -> bool:
     return "database is locked" in message or "database is busy" in message
 
 
+def _writer(engine: Engine) -> Engine:
+    """Where rows computed on ``engine`` are stored: the primary for ``init_db``'s replica.
+
+    Rows computed on a replica carry the replica's (replicated) tokens, so on the primary
+    they are valid exactly while the primary's blocks still hold those tokens.
+    """
+    from tradeledger import db
+
+    if engine is db.get_read_replica():
+        try:
+            return db.get_engine()
+        except Exception:  # noqa: BLE001 - closed meanwhile: keep the replica (it may refuse)
+            return engine
+    return engine
+
+
 def persist(engine: Engine, ident: str, blocks: Mapping[int, tuple[str, Sequence[Any]]],
             lo: int, hi: int) -> int:
     """Store ``{block: (token text, rows)}`` for statement ``ident``; the number stored.
+
+    Rows computed on ``init_db``'s read replica are stored on the primary engine.
 
     Also deletes the statement's rows outside blocks ``lo``..``hi`` and every row older than
     :data:`RETENTION_S`. Never raises for a database error and never waits for a lock held
     by a writer (see the module docstring); returns 0 when nothing was stored.
     """
+    engine = _writer(engine)
     if not blocks or not _may_write(engine):
         return 0
     now = int(time.time())
