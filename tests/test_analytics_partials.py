@@ -95,7 +95,8 @@ def test_values_round_trip_exactly() -> None:
             (Decimal("12345678901234567890.123456789012345678"), Decimal("-0E-12"),
              datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
              datetime(2026, 1, 2, 3, 4, tzinfo=timezone(timedelta(hours=-5))),
-             datetime(2026, 1, 2), date(2026, 2, 3), "Überweisung ✓", "", "{\"$d\": \"1\"}"),
+             datetime(2026, 1, 2), date(2026, 2, 3), "Überweisung ✓", "", "{\"$d\": \"1\"}",
+             timedelta(days=-3, seconds=5, microseconds=7)),
             (math.inf, -math.inf, math.nan)]
     back = partials.decode_rows(partials.encode_rows(rows))
     assert [tuple(map(type, r)) for r in back] == [tuple(map(type, r)) for r in rows]
@@ -106,6 +107,9 @@ def test_values_round_trip_exactly() -> None:
     assert back[1][3].utcoffset() == timedelta(hours=-5) and back[1][4].tzinfo is None
     with pytest.raises(TypeError, match="tl_analytics_partials"):
         partials.encode_rows([(object(),)])
+    engine = sa.create_engine("postgresql+psycopg://")  # never connects: not stored, no error
+    assert partials.persist(engine, "x" * 64, {b: ("t", [(object(),)]) for b in range(4)},
+                            0, 3) == 0
     with pytest.raises(ValueError):
         partials.decode_rows('{"a": 1}')
 

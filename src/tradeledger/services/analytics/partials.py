@@ -33,7 +33,8 @@ and stores them.
   encode to more than :data:`MAX_ROW_BYTES` is not stored.
 
 Values round-trip exactly: JSON, with floats as their shortest repr (``-0.0``, ``nan`` and
-infinities included) and ``Decimal``, ``datetime`` and ``date`` values tagged.
+infinities included) and ``Decimal``, ``datetime``, ``date`` and ``timedelta`` values tagged;
+a block holding any other type is not stored.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -108,6 +109,8 @@ def _default(value: Any) -> Any:
         return {"$t": value.isoformat()}
     if isinstance(value, date):
         return {"$D": value.isoformat()}
+    if isinstance(value, timedelta):
+        return {"$i": [value.days, value.seconds, value.microseconds]}
     raise TypeError(f"cannot store a {type(value).__name__} in tl_analytics_partials")
 
 
@@ -119,6 +122,9 @@ def _hook(obj: dict[str, Any]) -> Any:
             return datetime.fromisoformat(obj["$t"])
         if "$D" in obj:
             return date.fromisoformat(obj["$D"])
+        if "$i" in obj:
+            days, seconds, micros = obj["$i"]
+            return timedelta(days=days, seconds=seconds, microseconds=micros)
     return obj
 
 
@@ -216,7 +222,12 @@ def persist(engine: Engine, ident: str, blocks: Mapping[int, tuple[str, Sequence
     now = int(time.time())
     params = []
     for block, (token, rows) in sorted(blocks.items()):
-        data = encode_rows(rows)
+        try:
+            data = encode_rows(rows)
+        except (TypeError, ValueError) as exc:  # a value JSON cannot hold: not stored
+            log.debug("analytics partials: block %s of %s not stored: %s", block, ident[:12],
+                      exc)
+            continue
         if len(data) <= MAX_ROW_BYTES:
             params.append({"s": ident, "b": block, "t": token, "at": now, "r": data})
     if not params:
