@@ -120,6 +120,9 @@ def stats_cmd(
     plot: Annotated[Path | None, typer.Option(
         help="Write equity, drawdown and daily profit to this PNG (needs matplotlib).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    warm: Annotated[bool, typer.Option(
+        "--warm", help="First compute every unfiltered metric and store its partial results "
+                       "for later processes (after a bulk import); timings on stderr.")] = False,
 ) -> None:
     """Performance of closed trades: summary, drawdown, by pair / enter tag / exit reason, daily.
 
@@ -129,6 +132,12 @@ def stats_cmd(
     if starting_balance <= 0:
         raise ValueError(f"--starting-balance must be > 0, got {starting_balance!r}")
     open_db(db)
+    if warm:
+        from tradeledger.services.analytics import AnalyticsService
+
+        err = Console(stderr=True)
+        for name, seconds in AnalyticsService().warm().items():
+            err.print(f"warmed {name}: {seconds:.3f} s")
     if as_json:
         typer.echo(dumps(stats_dict(starting_balance, flt)))
     else:

@@ -23,6 +23,7 @@ a repeated call costs one point query until any connection writes either table.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -169,3 +170,45 @@ class AnalyticsService:
     def stoploss(self, flt: TradeFilter | None = None) -> StoplossReport:
         """Stop-loss exits, slippage, MAE/MFE and trailing lock-in."""
         return self._cached(("stoploss", flt), lambda: stoploss_efficiency(self.context, flt))
+
+    def warm(self) -> dict[str, float]:
+        """Compute every unfiltered metric once; the seconds each took, by name.
+
+        For an operator, after a bulk import or the migration of a large database: the
+        per-block partial results are then kept in this process and, on SQLite files and
+        PostgreSQL, stored in the database for every later process
+        (:mod:`~tradeledger.services.analytics.partials`), so that no process pays the
+        computation over every trade again. Filtered metrics are stored on their first use.
+        """
+        from tradeledger.services.analytics import performance as perf
+
+        bind = self.context.bind
+        steps: dict[str, Callable[[], object]] = {
+            "performance(pair)": lambda: self.performance("pair"),
+            "performance(enter_tag)": lambda: self.performance("enter_tag"),
+            "performance(exit_reason)": lambda: self.performance("exit_reason"),
+            "performance(mix_tag)": lambda: self.performance("mix_tag"),
+        }
+        steps.update({
+            "profit_by_period": lambda: self.profit_by_period("day"),
+            "max_drawdown": lambda: self.max_drawdown(1.0),
+            "trade_stats": self.trade_stats,
+            "leverage": self.leverage,
+            "stoploss": self.stoploss,
+        })
+        if not self.backtesting:  # the freqtrade-shaped queries have statements of their own
+            steps.update({
+                "get_overall_performance": lambda: perf.get_overall_performance(bind=bind),
+                "get_enter_tag_performance": lambda: perf.get_enter_tag_performance(
+                    None, bind=bind),
+                "get_exit_reason_performance": lambda: perf.get_exit_reason_performance(
+                    None, bind=bind),
+                "get_mix_tag_performance": lambda: perf.get_mix_tag_performance(None, bind=bind),
+                "get_trading_volume": lambda: perf.get_trading_volume(bind=bind),
+            })
+        seconds: dict[str, float] = {}
+        for name, step in steps.items():
+            started = time.perf_counter()
+            step()
+            seconds[name] = time.perf_counter() - started
+        return seconds
