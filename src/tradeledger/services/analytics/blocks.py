@@ -335,11 +335,13 @@ def _blocked_rows(
             if block in fresh:
                 fresh[block].append(row[:-1])
     after = _read_state(ctx.bind, ctx.dialect) if missing else state
-    keep = dict(known) if after is not None and after.fingerprint == state.fingerprint else {}
+    after_tokens = after.tokens if after is not None and after.fingerprint == state.fingerprint \
+        else None  # None: the triggers changed meanwhile, nothing computed is kept
+    keep = dict(known) if after_tokens is not None else {}
     verified: dict[int, tuple[str, list[tuple[Any, ...]]]] = {}
     for block, rows in fresh.items():
         token = state.tokens.get(block)
-        if after is not None and token is not None and after.tokens.get(block) == token:
+        if after_tokens is not None and token is not None and after_tokens.get(block) == token:
             keep[block] = (token, rows)
             verified[block] = (partials.token_text(state.fingerprint, token), rows)
         else:
