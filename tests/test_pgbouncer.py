@@ -251,3 +251,24 @@ def test_concurrent_threads_through_pgbouncer(db: Engine) -> None:
     Trade.session.remove()
     assert Trade.session.query(Trade).count() == 80
     assert J.verify().ok
+
+
+def test_analytics_partial_results_through_pgbouncer(db: Engine) -> None:
+    """Stored with ``SET LOCAL`` timeouts in their own transaction, then loaded again."""
+    from tests.test_analytics_blocks import check, metrics, seed
+    from tradeledger.services.analytics import AnalyticsService
+    from tradeledger.services.analytics import blocks as ablocks
+    from tradeledger.services.analytics import cache as acache
+
+    with db.begin() as conn:
+        conn.execute(text("DELETE FROM tl_analytics_partials"))
+    seed(db)
+    acache.cache_clear()
+    ablocks.blocks_clear()
+    metrics(AnalyticsService(db))
+    assert ablocks.blocks_stats()["persisted"] > 0
+    acache.cache_clear()
+    ablocks.blocks_clear()
+    check(db, "through pgbouncer")
+    stats = ablocks.blocks_stats()
+    assert stats["loaded"] > 0 and stats["persisted"] == 0
