@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 import tradeledger
 from tests.conftest import make_backend_url, selected_backends
@@ -360,3 +361,32 @@ def test_warm_in_backtesting_mode() -> None:
               for k, tid in enumerate(IDS)]
     seconds = AnalyticsService.from_trades(trades).warm()
     assert "stoploss" in seconds and "get_overall_performance" not in seconds
+
+
+def test_no_right_to_the_table_never_breaks_the_callers_transaction(storing: Storing) -> None:
+    backend, url, engine = storing
+    if backend != "postgresql":
+        pytest.skip("table privileges are PostgreSQL's (SQLite has none)")
+    role = "tl_test_no_partials"
+    with engine.begin() as conn:
+        if not conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"),
+                            {"r": role}).scalar():
+            conn.execute(sa.text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(sa.text(f"GRANT USAGE ON SCHEMA public TO {role}"))
+        conn.execute(sa.text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES "
+                             f"IN SCHEMA public TO {role}"))
+        conn.execute(sa.text(f"REVOKE ALL ON tl_analytics_partials FROM {role}"))
+    metrics(AnalyticsService(engine))  # rows stored by a process that may
+    limited = sa.create_engine(sa.make_url(url).set(username=role))
+    try:
+        with Session(limited) as session:  # one transaction for everything below
+            session.execute(sa.text("SELECT 1"))
+            new_process()
+            check(session, "no right")  # reading the stored rows fails: computed instead
+            stats = ablocks.blocks_stats()
+            assert stats["loaded"] == 0 and stats["computed"] > 0 and stats["persisted"] == 0
+            assert session.execute(sa.text("SELECT count(*) FROM trades")).scalar() == len(IDS)
+    finally:
+        limited.dispose()
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP OWNED BY {role}"))

@@ -317,7 +317,7 @@ def _blocked_rows(
         # many blocks to compute (a new process): look for rows another process stored
         ident = partials.statement_id(template, engine, kinds,
                                       "trades.id" if id_col is None else str(id_col))
-        loaded = partials.load(ctx.bind, ident, {
+        loaded = partials.load(engine, ident, {
             b: partials.token_text(state.fingerprint, state.tokens[b])
             for b in missing if b in state.tokens})
         for block, rows in loaded.items():

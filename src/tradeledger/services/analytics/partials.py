@@ -19,9 +19,10 @@ and stores them.
   and is used only while the block's tokens and the fingerprint are still exactly those.
   Rows are stored only for blocks whose tokens were the same before and after computing
   them, as for the in-process store. A row that does not decode is ignored.
-* **Best effort, never in the way.** Rows are written on a connection of their own, in
-  their own short transaction, after the metric is computed. On
-  SQLite the write never waits for a lock (``busy_timeout`` 0: if any writer holds the
+* **Best effort, never in the way.** Rows are read and written on a connection of their
+  own, in their own short transactions (an error there never aborts the caller's
+  transaction); they are written after the metric is computed. On SQLite the write never
+  waits for a lock (``busy_timeout`` 0: if any writer holds the
   database, nothing is stored); on PostgreSQL it waits at most ``lock_timeout`` 200 ms and
   commits without waiting for the WAL flush (``synchronous_commit = off``: the rows are a
   cache). A failure is logged at debug level and never reaches the caller; after
@@ -141,20 +142,22 @@ def decode_rows(data: str) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in rows]
 
 
-def _run(bind: Any, sql: str, params: Mapping[str, Any]) -> list[Any]:
-    if isinstance(bind, Engine):
-        with bind.connect() as conn:
-            return list(conn.execute(text(sql), params))
-    return list(bind.execute(text(sql), params))
+def load(engine: Engine, ident: str,
+         wanted: Mapping[int, str]) -> dict[int, list[tuple[Any, ...]]]:
+    """Stored rows of statement ``ident`` for the blocks of ``wanted`` whose token matches.
 
-
-def load(bind: Any, ident: str, wanted: Mapping[int, str]) -> dict[int, list[tuple[Any, ...]]]:
-    """Stored rows of statement ``ident`` for the blocks of ``wanted`` whose token matches."""
+    Read on a connection of its own: a row is valid for its tokens whatever the caller's
+    snapshot, and an error (e.g. no right to read the table) must not abort the caller's
+    transaction. Any error means nothing loaded (the blocks are computed).
+    """
     found: dict[int, list[tuple[Any, ...]]] = {}
-    sql = f"SELECT block, token, payload FROM {PARTIALS_TABLE} WHERE statement = :s"
+    if _in_memory(engine):
+        return found  # nothing is ever stored there
+    sql = text(f"SELECT block, token, payload FROM {PARTIALS_TABLE} WHERE statement = :s")
     try:
-        stored = _run(bind, sql, {"s": ident})
-    except SQLAlchemyError as exc:  # e.g. no right to read the table: compute instead
+        with engine.connect() as conn:
+            stored = list(conn.execute(sql, {"s": ident}))
+    except SQLAlchemyError as exc:
         log.debug("analytics partials not read: %s", type(exc).__name__)
         return found
     for block, token, data in stored:
@@ -168,14 +171,17 @@ def load(bind: Any, ident: str, wanted: Mapping[int, str]) -> dict[int, list[tup
     return found
 
 
+def _in_memory(engine: Engine) -> bool:
+    if engine.dialect.name != "sqlite":
+        return False
+    if isinstance(engine.pool, StaticPool | SingletonThreadPool):
+        return True
+    database = engine.url.database or ""
+    return database in ("", ":memory:") or "mode=memory" in database
+
+
 def _may_write(engine: Engine) -> bool:
-    if engine.dialect.name == "sqlite":
-        if isinstance(engine.pool, StaticPool | SingletonThreadPool):
-            return False
-        database = engine.url.database or ""
-        if database in ("", ":memory:") or "mode=memory" in database:
-            return False
-    elif engine.dialect.name != "postgresql":
+    if _in_memory(engine) or engine.dialect.name not in ("sqlite", "postgresql"):
         return False
     with _lock:
         return _failures.get(engine, 0) < MAX_FAILURES
