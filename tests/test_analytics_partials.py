@@ -390,3 +390,20 @@ def test_no_right_to_the_table_never_breaks_the_callers_transaction(storing: Sto
         limited.dispose()
         with engine.begin() as conn:
             conn.execute(sa.text(f"DROP OWNED BY {role}"))
+
+
+def test_switched_off_the_table_is_never_touched(storing: Storing) -> None:
+    _backend, _url, engine = storing
+    partials.set_enabled(False)
+    try:
+        metrics(AnalyticsService(engine))
+        new_process()
+        check(engine, "off")
+        stats = ablocks.blocks_stats()
+        assert stats["persisted"] == stats["loaded"] == 0 and stored(engine) == {}
+    finally:
+        partials.set_enabled(True)
+    assert partials.is_enabled()
+    new_process()
+    metrics(AnalyticsService(engine))
+    assert ablocks.blocks_stats()["persisted"] > 0

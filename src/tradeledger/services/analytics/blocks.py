@@ -313,7 +313,7 @@ def _blocked_rows(
     missing = [b for b in wanted if b not in known or known[b][0] != state.tokens.get(b)]
     ident = None
     n_loaded = 0
-    if state.partials and len(missing) >= partials.PERSIST_MIN_BLOCKS:
+    if state.partials and len(missing) >= partials.PERSIST_MIN_BLOCKS and partials.is_enabled():
         # many blocks to compute (a new process): look for rows another process stored
         ident = partials.statement_id(template, engine, kinds,
                                       "trades.id" if id_col is None else str(id_col))

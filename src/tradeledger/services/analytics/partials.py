@@ -65,9 +65,11 @@ __all__ = [
     "RETENTION_S",
     "decode_rows",
     "encode_rows",
+    "is_enabled",
     "load",
     "partials_clear",
     "persist",
+    "set_enabled",
     "statement_id",
     "token_text",
 ]
@@ -87,6 +89,21 @@ MAX_FAILURES = 3
 
 _lock = threading.Lock()
 _failures: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()
+_enabled = [True]
+
+
+def set_enabled(enabled: bool) -> None:
+    """Read and store partial results in the database, or not (this process; default on).
+
+    Off, the analytics never touch ``tl_analytics_partials`` (e.g. where a DBA wants no
+    write from a read path); results are the same, only a new process computes again.
+    """
+    _enabled[0] = bool(enabled)
+
+
+def is_enabled() -> bool:
+    """Whether :func:`set_enabled` left partial results on."""
+    return _enabled[0]
 
 
 def statement_id(stmt: Select[Any], engine: Engine, kinds: Sequence[str], id_col: str) -> str:
