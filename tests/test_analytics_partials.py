@@ -407,3 +407,25 @@ def test_switched_off_the_table_is_never_touched(storing: Storing) -> None:
     new_process()
     metrics(AnalyticsService(engine))
     assert ablocks.blocks_stats()["persisted"] > 0
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_import_warms_the_analytics_of_the_target(tmp_path: Path, warm: bool) -> None:
+    source = tmp_path / "source.sqlite"
+    seed(init_db(f"sqlite:///{source}"))
+    close_db()
+    target = f"sqlite:///{tmp_path / 'target.sqlite'}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tradeledger.cli", "import", str(source), "--db", target,
+         "--json", "--no-progress", "--warm" if warm else "--no-warm"],
+        capture_output=True, text=True, timeout=300, env={"PYTHONPATH": SRC}, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["ok"] and result["copied"]["trades"] == len(IDS)
+    assert ("analytics_warm_s" in result) is warm
+    engine = sa.create_engine(target)
+    try:
+        blocks = {b for _s, b in stored(engine)}
+        assert blocks == (written_blocks() if warm else set())
+    finally:
+        engine.dispose()

@@ -42,6 +42,9 @@ def import_cmd(
     fmt: Annotated[str, typer.Option("--format", help="auto, db or json.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    warm: Annotated[bool, typer.Option(
+        help="Then compute every unfiltered metric once and store its partial results, so "
+             "that no later process reads every trade again (as `stats --warm`).")] = True,
 ) -> None:
     """Import all trades, orders, locks, key-values, custom data and wallet history.
 
@@ -70,8 +73,16 @@ def import_cmd(
             result = import_freqtrade_json(Path(where), progress=on_progress)
         else:
             result = import_database(where, engine, progress=on_progress)
+    warmed = None
+    if warm and result.ok:
+        from tradeledger.services.analytics import AnalyticsService
+
+        warmed = sum(AnalyticsService(engine).warm().values())
     if as_json:
-        typer.echo(dumps(result.to_dict()))
+        out = result.to_dict()
+        if warmed is not None:
+            out["analytics_warm_s"] = round(warmed, 3)
+        typer.echo(dumps(out))
         return
     console.print(f"imported {result.source} into {shown(db)}")
     table = Table(title="Verification")
@@ -88,3 +99,5 @@ def import_cmd(
                       "column and were cut[/]")
     console.print("[bold green]verified[/]: every row is in the target" if result.ok
                   else "[bold red]verification failed[/]")
+    if warmed is not None:
+        console.print(f"analytics warmed in {warmed:.2f} s")
