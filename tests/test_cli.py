@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner, Result
 
-from tests.conftest import FIXTURES_DIR
+from tests.conftest import FIXTURES_DIR, make_backend_url, selected_backends
 from tradeledger.cli import app
 from tradeledger.cli.common import (
     EXIT_BAD_INPUT,
@@ -360,3 +360,36 @@ def test_missing_optional_package_exit_code(db: str, tmp_path: Path,
     assert res.exit_code == EXIT_MISSING_DRIVER and "tradeledger[plot]" in res.output
     res = run("export", str(tmp_path / "x.parquet"), "--db", db)
     assert res.exit_code == EXIT_MISSING_DRIVER and "tradeledger[parquet]" in res.output
+
+
+@pytest.mark.parametrize("backend", [b for b in selected_backends() if b != "sqlite-memory"])
+def test_json_export_imports_back_exactly(db: str, tmp_path: Path, backend: str) -> None:
+    """``tradeledger export x.json`` then ``tradeledger import x.json``: every column kept."""
+    from tradeledger.models import Order, Trade
+
+    path = tmp_path / "export.json"
+    assert run("export", str(path), "--db", db).exit_code == 0
+    doc = json.loads(path.read_text())
+    assert doc["format"] == "tradeledger-export" and any(not t["orders"] for t in doc["trades"])
+    target, drop = make_backend_url(backend, tmp_path)
+    try:
+        res = as_json(run("import", str(path), "--db", target, "--json", "--no-warm"))
+        assert res["ok"] and res["copied"]["trades"] == len(doc["trades"])
+        for table in (Trade.__table__, Order.__table__):
+            rows = []
+            for url in (db, target):
+                engine = sa.create_engine(url)
+                with engine.connect() as conn:
+                    rows.append([dict(r._mapping) for r in conn.execute(
+                        sa.select(table).order_by(table.c.id))])
+                engine.dispose()
+            assert rows[0] == rows[1], table.name
+        again = run("import", str(path), "--db", target, "--json")
+        assert again.exit_code != 0 and "already exists" in again.output
+        bad = dict(doc, version=99)
+        path.write_text(json.dumps(bad))
+        refused = run("import", str(path), "--db", target)
+        assert refused.exit_code != 0 and "version 99" in refused.output
+    finally:
+        close_db()
+        drop()

@@ -17,7 +17,9 @@ are shifted with them. An order whose ``(ft_pair, order_id)`` already exists in 
 :func:`import_freqtrade_json` reads freqtrade's JSON trade exports: a list of
 ``trade.to_json()`` objects, the REST API's ``{"trades": [...]}``, a backtest result
 ``{"strategy": {name: {"trades": [...]}}}`` or the fixture layout
-``{"trades": {id: {"to_json": {...}, "orders": [...]}}}``.
+``{"trades": {id: {"to_json": {...}, "orders": [...]}}}``; and ``tradeledger export``'s own
+JSON (``{"format": "tradeledger-export", ...}``: every column as stored), whose rows are
+inserted as they are, ids kept or shifted as above.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +59,9 @@ _TRADE_REFS = {"orders": "ft_trade_id", "trade_custom_data": "ft_trade_id",
                "tradeledger_order_intents": "ft_trade_id",
                "tradeledger_reconcile_log": "ft_trade_id"}
 CHUNK = 500
+#: ``format`` of ``tradeledger export``'s JSON files, and the versions this code reads.
+EXPORT_FORMAT = "tradeledger-export"
+EXPORT_VERSIONS = (1,)
 
 #: ``progress(table, rows_done, rows_total)``.
 ProgressFn = Callable[[str, int, int], None]
@@ -265,6 +271,108 @@ def _journal_baseline(target: Engine) -> None:
         journal.baseline(bind=target, actor="migration")
 
 
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise FileNotFoundError(f"JSON file not found: {path}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidValueError(f"{path}: not a JSON file ({exc})") from None
+
+
+def _is_export(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("format") == EXPORT_FORMAT
+
+
+def _column_values(table: sa.Table, row: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """An exported row as ``table``'s column values (ISO datetimes and enum values parsed)."""
+    from tradeledger.models.base import UTCDateTime
+
+    out: dict[str, Any] = {}
+    for col in table.columns:
+        if col.name not in row:
+            continue
+        value = row[col.name]
+        enum_class = getattr(col.type, "enum_class", None)
+        try:
+            if value is not None and enum_class is not None:
+                value = enum_class(value)
+            elif isinstance(value, str) and isinstance(col.type, UTCDateTime | sa.DateTime):
+                value = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidValueError(f"{where}: column {col.name!r}: {value!r} is not a valid "
+                                    "value there (ISO 8601 datetime or enum value)") from None
+        out[col.name] = value
+    return out
+
+
+def _import_export(data: dict[str, Any], path: Path, target: Engine,
+                   progress: ProgressFn | None) -> TransferResult:
+    """Insert the trades and orders of a ``tradeledger export`` JSON document."""
+    if data.get("version") not in EXPORT_VERSIONS:
+        raise InvalidValueError(f"{path}: tradeledger export version {data.get('version')!r} "
+                                f"is not supported (this code reads {EXPORT_VERSIONS})")
+    items = data.get("trades")
+    if not isinstance(items, list) or not all(isinstance(t, dict) for t in items):
+        raise InvalidValueError(f"{path}: 'trades' must be a list of trade objects")
+    tables = _metadata_tables()
+    t_tab, o_tab = tables["trades"], tables["orders"]
+    trades: list[dict[str, Any]] = []
+    orders: list[dict[str, Any]] = []
+    for i, item in enumerate(items):
+        where = f"{path}: trade #{i + 1}"
+        for key in ("id", "pair", "amount", "open_rate", "open_date"):
+            if item.get(key) is None:
+                raise InvalidValueError(f"{where} has no {key!r}")
+        trades.append(_column_values(t_tab, item, where))
+        for j, order in enumerate(item.get("orders") or []):
+            if not isinstance(order, dict):
+                raise InvalidValueError(f"{where}, order #{j + 1}: not an object")
+            values = _column_values(o_tab, order, f"{where}, order #{j + 1}")
+            values["ft_trade_id"] = item["id"]
+            orders.append(values)
+    result = TransferResult(source=str(path), target=mask_url(target.url))
+    with target.begin() as dst:
+        pairs = {(o.get("ft_pair"), o.get("order_id")) for o in orders}
+        for i in range(0, len(orders), CHUNK):
+            keys = [o.get("order_id") for o in orders[i:i + CHUNK]]
+            for pair, order_id in dst.execute(sa.select(o_tab.c.ft_pair, o_tab.c.order_id)
+                                              .where(o_tab.c.order_id.in_(keys))):
+                if (pair, order_id) in pairs:
+                    raise TransferError(f"order {order_id} ({pair}) of {path} already exists "
+                                        "in the target; nothing was written")
+        offsets = {name: _max_id(dst, tab) for name, tab in (("trades", t_tab),
+                                                              ("orders", o_tab))}
+        result.id_offsets = {n: o for n, o in offsets.items() if o}
+        for row in trades:
+            row["id"] += offsets["trades"]
+        for row in orders:
+            row["ft_trade_id"] += offsets["trades"]
+            if row.get("id") is not None:
+                row["id"] += offsets["orders"]
+        for name, tab, rows in (("trades", t_tab, trades), ("orders", o_tab, orders)):
+            for i in range(0, len(rows), CHUNK):
+                dst.execute(tab.insert(), rows[i:i + CHUNK])
+                if progress is not None:
+                    progress(name, min(i + CHUNK, len(rows)), len(rows))
+            result.copied[name] = len(rows)
+        _reset_sequences(dst, {"trades": t_tab, "orders": o_tab})
+        ids = [r["id"] for r in trades]
+        found = found_orders = 0
+        for i in range(0, len(ids), CHUNK):
+            chunk = ids[i:i + CHUNK]
+            found += int(dst.scalar(sa.select(sa.func.count()).select_from(t_tab)
+                                    .where(t_tab.c.id.in_(chunk))) or 0)
+            found_orders += int(dst.scalar(sa.select(sa.func.count()).select_from(o_tab)
+                                           .where(o_tab.c.ft_trade_id.in_(chunk))) or 0)
+        result.verified = {"trades": found, "orders": found_orders}
+        if not result.ok:
+            raise TransferError(f"verification failed: copied {result.copied}, found "
+                                f"{result.verified}; the import was rolled back")
+    _journal_baseline(target)
+    return result
+
+
 def load_freqtrade_json(path: Path) -> list[dict[str, Any]]:
     """The trade dictionaries (``to_json`` form, with ``orders``) of a freqtrade JSON file.
 
@@ -272,12 +380,10 @@ def load_freqtrade_json(path: Path) -> list[dict[str, Any]]:
         FileNotFoundError: no such file.
         InvalidValueError: not JSON, or no known layout.
     """
-    if not path.is_file():
-        raise FileNotFoundError(f"JSON file not found: {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidValueError(f"{path}: not a JSON file ({exc})") from None
+    data = _read_json(path)
+    if _is_export(data):
+        raise InvalidValueError(f"{path}: a tradeledger export, not freqtrade trades "
+                                "(import it with import_freqtrade_json or tradeledger import)")
     trades: Any = None
     if isinstance(data, list):
         trades = data
@@ -318,8 +424,11 @@ def import_freqtrade_json(path: Path, *, progress: ProgressFn | None = None) -> 
     from tradeledger.db import get_engine
     from tradeledger.models import Order, Trade
 
-    items = load_freqtrade_json(path)
     engine = get_engine()
+    data = _read_json(path)
+    if _is_export(data):
+        return _import_export(data, path, engine, progress)
+    items = load_freqtrade_json(path)
     result = TransferResult(source=str(path), target=mask_url(engine.url))
     session = Trade.session
     existing_ids = set(session.scalars(sa.select(Trade.id)).all())
