@@ -393,3 +393,20 @@ def test_json_export_imports_back_exactly(db: str, tmp_path: Path, backend: str)
     finally:
         close_db()
         drop()
+
+
+def test_import_succeeds_when_warming_fails(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from tradeledger.services.analytics import AnalyticsService
+
+    def broken(self: AnalyticsService) -> dict[str, float]:
+        raise RuntimeError("no analytics today")
+
+    monkeypatch.setattr(AnalyticsService, "warm", broken)
+    src = tmp_path / "freqtrade.sqlite"
+    shutil.copy(FIXTURES_DIR / "freqtrade-2026.9.sqlite", src)
+    url = f"sqlite:///{tmp_path / 'target.sqlite'}"
+    result = run("import", str(src), "--db", url, "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "analytics not warmed" in result.stderr and "no analytics today" in result.stderr
+    assert _raw(url, "SELECT count(*) FROM trades")[0][0] == 61

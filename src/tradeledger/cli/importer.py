@@ -6,11 +6,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
 from tradeledger.cli.app import app
-from tradeledger.cli.common import DEFAULT_DB, DbOption, console, handle_errors, shown
+from tradeledger.cli.common import (
+    DEFAULT_DB,
+    DbOption,
+    console,
+    err_console,
+    handle_errors,
+    shown,
+)
 from tradeledger.cli.options import dumps, open_db
 from tradeledger.exceptions import InvalidValueError
 
@@ -74,10 +82,14 @@ def import_cmd(
         else:
             result = import_database(where, engine, progress=on_progress)
     warmed = None
-    if warm and result.ok:
+    if warm and result.ok:  # the import is committed: a failure here only costs speed
         from tradeledger.services.analytics import AnalyticsService
 
-        warmed = sum(AnalyticsService(engine).warm().values())
+        try:
+            warmed = sum(AnalyticsService(engine).warm().values())
+        except Exception as exc:  # noqa: BLE001 - reported, the import itself succeeded
+            err_console.print(f"[yellow]analytics not warmed[/] ({type(exc).__name__}: "
+                              f"{escape(str(exc))}); run `tradeledger stats --warm` later")
     if as_json:
         out = result.to_dict()
         if warmed is not None:
