@@ -51,6 +51,8 @@ from tradeledger.services.analytics.cache import (
     _run_text,
     _statement_key,
     cached_call,
+    exists_sql,
+    trigger_state_sql,
 )
 from tradeledger.services.analytics.context import QueryContext
 
@@ -84,25 +86,12 @@ def trigger_names(dialect: str) -> tuple[str, ...]:
 
 def _token_sql(dialect: str) -> str:
     """Every (block, slot, token), behind a first row (-1, live triggers, their fingerprint)."""
-    names = ", ".join(f"'{n}'" for n in trigger_names(dialect))
-    if dialect == "sqlite":
-        triggers = (f"SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
-                    f"AND name IN ({names})")
-        fingerprint = "SELECT schema_version FROM pragma_schema_version()"
-        exists = (f"SELECT count(*) FROM sqlite_master WHERE type = 'table' "
-                  f"AND name = '{BLOCKS_TABLE}'")
-    else:
-        where = (f"tgname IN ({names}) AND tgrelid IN "
-                 "(to_regclass('trades'), to_regclass('orders'))")
-        triggers = f"SELECT count(*) FROM pg_trigger WHERE {where} AND tgenabled <> 'D'"
-        fingerprint = f"SELECT coalesce(sum(xmin::text::bigint), 0) FROM pg_trigger WHERE {where}"
-        exists = f"SELECT count(*) FROM (SELECT to_regclass('{BLOCKS_TABLE}') AS r) x " \
-                 "WHERE r IS NOT NULL"
+    triggers, fingerprint = trigger_state_sql(dialect, trigger_names(dialect))
     # the id range: trades, and orders too (SQLite may hold orders of deleted trades)
-    return (f"SELECT -1, ({triggers}), ({fingerprint}), ({exists}), "
+    return (f"SELECT -1, ({triggers}), ({fingerprint}), ({exists_sql(dialect, BLOCKS_TABLE)}), "
             "(SELECT min(id) FROM trades), (SELECT max(id) FROM trades), "
             "(SELECT min(ft_trade_id) FROM orders), (SELECT max(ft_trade_id) FROM orders), "
-            f"({exists.replace(BLOCKS_TABLE, PARTIALS_TABLE)})")
+            f"({exists_sql(dialect, PARTIALS_TABLE)})")
 
 
 def _rows_sql() -> str:

@@ -55,8 +55,10 @@ __all__ = [
     "cache_stats",
     "cached_call",
     "cached_execute",
+    "exists_sql",
     "state_table",
     "trigger_names",
+    "trigger_state_sql",
 ]
 
 #: Token slots per dialect (writers pick one by backend / connection id).
@@ -79,32 +81,38 @@ def _in_list(names: tuple[str, ...]) -> str:
     return ", ".join(f"'{n}'" for n in names)
 
 
-def _token_sql(dialect: str) -> str:
-    """Slots and tokens, with the number of live triggers and a fingerprint of their state.
+def trigger_state_sql(dialect: str, names: tuple[str, ...]) -> tuple[str, str]:
+    """Queries for how many of the triggers ``names`` are live, and a fingerprint of them.
 
     The fingerprint (SQLite: the schema version; PostgreSQL: the sum of the trigger rows'
     ``xmin``) changes whenever a trigger is dropped, created, disabled or enabled, so that a
     write made while a trigger was off can never revive an answer cached before it.
     """
-    names = _in_list(trigger_names(dialect))
+    in_list = _in_list(names)
     if dialect == "sqlite":
-        triggers = (f"SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
-                    f"AND name IN ({names})")
-        fingerprint = "SELECT schema_version FROM pragma_schema_version()"
-    else:  # postgresql (MariaDB/MySQL have no triggers: the cache is off there)
-        where = (f"tgname IN ({names}) AND tgrelid IN "
-                 "(to_regclass('trades'), to_regclass('orders'))")
-        triggers = f"SELECT count(*) FROM pg_trigger WHERE {where} AND tgenabled <> 'D'"
-        fingerprint = f"SELECT sum(xmin::text::bigint) FROM pg_trigger WHERE {where}"
+        return (f"SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
+                f"AND name IN ({in_list})",
+                "SELECT schema_version FROM pragma_schema_version()")
+    # postgresql (MariaDB/MySQL have no triggers: the caches are off there)
+    where = (f"tgname IN ({in_list}) AND tgrelid IN "
+             "(to_regclass('trades'), to_regclass('orders'))")
+    return (f"SELECT count(*) FROM pg_trigger WHERE {where} AND tgenabled <> 'D'",
+            f"SELECT coalesce(sum(xmin::text::bigint), 0) FROM pg_trigger WHERE {where}")
+
+
+def _token_sql(dialect: str) -> str:
+    """Slots and tokens, with the number of live triggers and their fingerprint."""
+    triggers, fingerprint = trigger_state_sql(dialect, trigger_names(dialect))
     return (f"SELECT slot, token, ({triggers}) AS n, ({fingerprint}) AS fp "
             f"FROM {STATE_TABLE} ORDER BY slot")
 
 
-def _exists_sql(dialect: str) -> str:
+def exists_sql(dialect: str, table: str = STATE_TABLE) -> str:
+    """A query giving 1 when ``table`` exists (0 otherwise)."""
     if dialect == "sqlite":
         return (f"SELECT count(*) FROM sqlite_master WHERE type = 'table' "
-                f"AND name = '{STATE_TABLE}'")
-    return (f"SELECT count(*) FROM (SELECT to_regclass('{STATE_TABLE}') AS r) x "
+                f"AND name = '{table}'")
+    return (f"SELECT count(*) FROM (SELECT to_regclass('{table}') AS r) x "
             "WHERE r IS NOT NULL")
 
 
@@ -167,7 +175,7 @@ def _is_available(engine: Engine, bind: Any, dialect: str) -> bool:
     known = _available.get(engine)
     if known is not None:
         return known
-    ok = bool(_run_text(bind, _exists_sql(dialect))[0][0])
+    ok = bool(_run_text(bind, exists_sql(dialect))[0][0])
     if ok:
         ok = _read_tokens(bind, dialect) is not None
     with _lock:
