@@ -165,25 +165,40 @@ def _reset_sequences(conn: sa.Connection, tables: Mapping[str, sa.Table]) -> Non
                 {"s": seq})
 
 
-def _check_duplicates(src: sa.Connection, dst: sa.Connection, orders: sa.Table) -> None:
-    if not dst.scalar(sa.select(sa.func.count()).select_from(orders)):
-        return
-    keys = {(r.ft_pair, r.order_id) for r in src.execute(
-        sa.select(orders.c.ft_pair, orders.c.order_id))}
-    existing = set()
+def _existing_orders(dst: sa.Connection, orders: sa.Table,
+                     keys: set[tuple[Any, Any]]) -> set[tuple[Any, Any]]:
+    """Which ``(ft_pair, order_id)`` of ``keys`` the target's orders already hold."""
+    existing: set[tuple[Any, Any]] = set()
+    if not keys or not dst.scalar(sa.select(sa.func.count()).select_from(orders)):
+        return existing
     key_list = sorted(keys)
     for i in range(0, len(key_list), CHUNK):
-        chunk = key_list[i:i + CHUNK]
-        ids = [k[1] for k in chunk]
+        ids = [k[1] for k in key_list[i:i + CHUNK]]
         for r in dst.execute(sa.select(orders.c.ft_pair, orders.c.order_id)
                              .where(orders.c.order_id.in_(ids))):
             if (r.ft_pair, r.order_id) in keys:
                 existing.add((r.ft_pair, r.order_id))
+    return existing
+
+
+def _check_duplicates(src: sa.Connection, dst: sa.Connection, orders: sa.Table) -> None:
+    keys = {(r.ft_pair, r.order_id) for r in src.execute(
+        sa.select(orders.c.ft_pair, orders.c.order_id))}
+    existing = _existing_orders(dst, orders, keys)
     if existing:
         sample = ", ".join(f"{p} {o}" for p, o in sorted(existing)[:5])
         raise TransferError(
             f"{len(existing)} order(s) of the source already exist in the target (e.g. "
             f"{sample}); was this database imported before? Nothing was written.")
+
+
+def _count_in(dst: sa.Connection, column: sa.Column[Any], ids: list[int]) -> int:
+    """Rows of ``column``'s table whose ``column`` is one of ``ids`` (in chunks)."""
+    found = 0
+    for i in range(0, len(ids), CHUNK):
+        found += int(dst.scalar(sa.select(sa.func.count()).select_from(column.table)
+                                .where(column.in_(ids[i:i + CHUNK]))) or 0)
+    return found
 
 
 def import_database(source_url: str, target: Engine, *,
@@ -247,12 +262,7 @@ def import_database(source_url: str, target: Engine, *,
             written[name] = ids
         _reset_sequences(dst, tables)
         for name, table in tables.items():
-            ids = written[name]
-            found = 0
-            for i in range(0, len(ids), CHUNK):
-                found += int(dst.scalar(sa.select(sa.func.count()).select_from(table).where(
-                    table.c.id.in_(ids[i:i + CHUNK]))) or 0)
-            result.verified[name] = found
+            result.verified[name] = _count_in(dst, table.c.id, written[name])
         if not result.ok:
             raise TransferError(f"verification failed: copied {result.copied}, found "
                                 f"{result.verified}; the import was rolled back")
@@ -333,14 +343,12 @@ def _import_export(data: dict[str, Any], path: Path, target: Engine,
             orders.append(values)
     result = TransferResult(source=str(path), target=mask_url(target.url))
     with target.begin() as dst:
-        pairs = {(o.get("ft_pair"), o.get("order_id")) for o in orders}
-        for i in range(0, len(orders), CHUNK):
-            keys = [o.get("order_id") for o in orders[i:i + CHUNK]]
-            for pair, order_id in dst.execute(sa.select(o_tab.c.ft_pair, o_tab.c.order_id)
-                                              .where(o_tab.c.order_id.in_(keys))):
-                if (pair, order_id) in pairs:
-                    raise TransferError(f"order {order_id} ({pair}) of {path} already exists "
-                                        "in the target; nothing was written")
+        existing = _existing_orders(dst, o_tab, {(o.get("ft_pair"), o.get("order_id"))
+                                                 for o in orders})
+        if existing:
+            pair, order_id = min(existing)
+            raise TransferError(f"order {order_id} ({pair}) of {path} already exists "
+                                "in the target; nothing was written")
         offsets = {name: _max_id(dst, tab) for name, tab in (("trades", t_tab),
                                                               ("orders", o_tab))}
         result.id_offsets = {n: o for n, o in offsets.items() if o}
@@ -358,14 +366,8 @@ def _import_export(data: dict[str, Any], path: Path, target: Engine,
             result.copied[name] = len(rows)
         _reset_sequences(dst, {"trades": t_tab, "orders": o_tab})
         ids = [r["id"] for r in trades]
-        found = found_orders = 0
-        for i in range(0, len(ids), CHUNK):
-            chunk = ids[i:i + CHUNK]
-            found += int(dst.scalar(sa.select(sa.func.count()).select_from(t_tab)
-                                    .where(t_tab.c.id.in_(chunk))) or 0)
-            found_orders += int(dst.scalar(sa.select(sa.func.count()).select_from(o_tab)
-                                           .where(o_tab.c.ft_trade_id.in_(chunk))) or 0)
-        result.verified = {"trades": found, "orders": found_orders}
+        result.verified = {"trades": _count_in(dst, t_tab.c.id, ids),
+                           "orders": _count_in(dst, o_tab.c.ft_trade_id, ids)}
         if not result.ok:
             raise TransferError(f"verification failed: copied {result.copied}, found "
                                 f"{result.verified}; the import was rolled back")
