@@ -189,12 +189,13 @@ def load(engine: Engine, ident: str,
 
 
 def _in_memory(engine: Engine) -> bool:
+    """An in-memory SQLite database (as ``init_db`` tells them, or a URI ``mode=memory``)."""
+    from tradeledger.db import _is_sqlite_memory
+
     if engine.dialect.name != "sqlite":
         return False
-    if isinstance(engine.pool, StaticPool | SingletonThreadPool):
-        return True
-    database = engine.url.database or ""
-    return database in ("", ":memory:") or "mode=memory" in database
+    return (isinstance(engine.pool, StaticPool | SingletonThreadPool)
+            or _is_sqlite_memory(engine.url) or engine.url.query.get("mode") == "memory")
 
 
 def _may_write(engine: Engine) -> bool:
